@@ -1,0 +1,37 @@
+# Two commands on a fresh Linux machine:  make run  (the desktop app)   make test  (the test suite)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch 2.13.0 is what this project is developed and tested with; override
+# (e.g. TORCH=torch) to let pip pick the build for your machine.
+TORCH ?= torch==2.13.0
+
+.PHONY: setup dev run test lint bench clean
+
+$(VENV)/.setup: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.setup
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.setup
+dev: $(VENV)/.dev
+
+run: setup
+	$(VENV)/bin/dan-fer app
+
+test: dev
+	$(PY) -m pytest
+
+lint: dev
+	$(VENV)/bin/ruff check dan_core app tests
+
+bench: setup
+	$(PY) -m dan_core.bench_model
+
+clean:
+	rm -rf $(VENV) .pytest_cache

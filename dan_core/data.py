@@ -1,0 +1,330 @@
+"""Datasets: one small reader per source, all feeding one ``FaceDataset`` type.
+
+A reader returns ``FaceRecords``: either decoded uint8 pixels in memory (FER2013 / FER+,
+packed npz) or image file paths (RAF-DB, AffectNet, SFEW, class folders), the labels,
+optional soft targets (FER+ vote distributions) and the class names, which travel with
+every dataset. Only numpy and torch are needed, plus Pillow for image files.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from dan_core import classes
+from dan_core.errors import DanFerError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class FaceRecords:
+    labels: np.ndarray  # (N,) int64 class indices into class_names
+    class_names: tuple[str, ...]
+    pixels: np.ndarray | None = None  # (N, H, W) or (N, H, W, 3) uint8, when decoded in memory
+    paths: list[Path] | None = None  # image files, when read lazily
+    soft_targets: np.ndarray | None = None  # (N, C) float32 probability targets
+    source: str = ""
+    ids: np.ndarray | None = field(default=None)  # e.g. fer2013 row index
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if (self.pixels is None) == (self.paths is None):
+            raise ValueError("FaceRecords needs exactly one of pixels or paths")
+        if self.pixels is not None and len(self.pixels) != n or self.paths is not None and len(self.paths) != n:
+            raise ValueError("pixels/paths and labels differ in length")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=len(self.class_names))
+
+    def subset(self, idx: np.ndarray) -> FaceRecords:
+        return FaceRecords(
+            labels=self.labels[idx], class_names=self.class_names,
+            pixels=None if self.pixels is None else self.pixels[idx],
+            paths=None if self.paths is None else [self.paths[i] for i in idx],
+            soft_targets=None if self.soft_targets is None else self.soft_targets[idx],
+            source=self.source, ids=None if self.ids is None else self.ids[idx],
+        )
+
+
+def _split_name(split: str) -> str:
+    if split not in SPLITS:
+        raise DanFerError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return split
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DanFerError(f"{what} not found: {path}")
+    return path
+
+
+# ---------------------------------------------------------------------------- readers
+def read_rafdb(root: str | Path, split: str = "train") -> FaceRecords:
+    """RAF-DB basic: EmoLabel/list_patition_label.txt + Image/aligned/<name>_aligned.jpg."""
+    root = Path(root)
+    label_file = _need(root / "EmoLabel" / "list_patition_label.txt", "RAF-DB label file")
+    prefix = {"train": "train_", "val": "test_", "test": "test_"}[_split_name(split)]
+    paths, labels = [], []
+    for line in label_file.read_text().split("\n"):
+        if not line.strip():
+            continue
+        name, label = line.split()
+        if not name.startswith(prefix):
+            continue
+        stem = Path(name).stem
+        paths.append(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
+        labels.append(int(label) - 1)  # file labels are 1..7
+    return FaceRecords(labels=np.asarray(labels, np.int64), class_names=classes.RAFDB, paths=paths, source="rafdb")
+
+
+def read_affectnet(root: str | Path, split: str = "train", num_classes: int = 8) -> FaceRecords:
+    """AffectNet manual annotations: Manually_Annotated_file_lists/{training,validation}.csv.
+
+    Columns: subDirectory_filePath, face_x, face_y, face_width, face_height, facial_landmarks,
+    expression, valence, arousal. Images under Manually_Annotated_Images/ (or the root).
+    Expressions >= num_classes (contempt for 7 classes, none, uncertain, non-face) are dropped.
+    AffectNet's validation set is the usual test set, so val and test both read it.
+    """
+    root = Path(root)
+    name = "training.csv" if _split_name(split) == "train" else "validation.csv"
+    candidates = [root / "Manually_Annotated_file_lists" / name, root / name]
+    table = next((p for p in candidates if p.is_file()), None)
+    if table is None:
+        raise DanFerError(f"AffectNet list not found: looked for {', '.join(map(str, candidates))}")
+    image_root = root / "Manually_Annotated_Images"
+    image_root = image_root if image_root.is_dir() else root
+    paths, labels = [], []
+    with table.open(newline="") as f:
+        for row in csv.DictReader(f):
+            label = int(row["expression"])
+            if label < num_classes:
+                paths.append(image_root / row["subDirectory_filePath"])
+                labels.append(label)
+    names = classes.AFFECTNET8 if num_classes == 8 else classes.AFFECTNET7
+    return FaceRecords(labels=np.asarray(labels, np.int64), class_names=names, paths=paths, source=f"affectnet{num_classes}")
+
+
+def read_class_folders(root: str | Path, class_names: Sequence[str] | None = None,
+                       folder_to_class: dict[str, str] | None = None, source: str = "folder") -> FaceRecords:
+    """Generic class-per-folder reader: root/<class>/*.jpg. Class order is sorted folder names
+    unless ``class_names`` is given."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DanFerError(f"image folder not found: {root}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    mapping = folder_to_class or {}
+    names = tuple(class_names) if class_names else tuple(mapping.get(p.name.lower(), p.name) for p in folders)
+    paths, labels = [], []
+    for folder in folders:
+        name = mapping.get(folder.name.lower(), folder.name)
+        if name not in names:
+            raise DanFerError(f"folder {folder.name!r} is not one of the classes {names}")
+        for file in sorted(folder.iterdir()):
+            if file.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(file)
+                labels.append(names.index(name))
+    if not paths:
+        raise DanFerError(f"no images found in class folders under {root}")
+    return FaceRecords(labels=np.asarray(labels, np.int64), class_names=names, paths=paths, source=source)
+
+
+def read_sfew(root: str | Path, split: str = "train") -> FaceRecords:
+    """SFEW 2.0: Train/ and Val/ each with Angry, Disgust, Fear, Happy, Neutral, Sad, Surprise."""
+    root = Path(root)
+    sub = {"train": "Train", "val": "Val", "test": "Val"}[_split_name(split)]
+    folder = next((p for p in (root / sub, root / sub.lower()) if p.is_dir()), root)
+    return read_class_folders(folder, classes.SFEW, classes.SFEW_FOLDERS, source="sfew")
+
+
+_FER_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+
+
+def read_fer2013_csv(path: str | Path, split: str = "train") -> FaceRecords:
+    """Kaggle fer2013.csv (emotion, pixels, Usage). ``ids`` is the 0-based data row."""
+    path = Path(path)
+    path = path / "fer2013.csv" if path.is_dir() else path
+    usage = _FER_USAGE[_split_name(split)]
+    pixels, labels, ids = [], [], []
+    with _need(path, "fer2013.csv").open(newline="") as f:
+        for row_index, row in enumerate(csv.DictReader(f)):
+            if row["Usage"] == usage:
+                pixels.append(np.asarray(row["pixels"].split(), np.uint8).reshape(48, 48))
+                labels.append(int(row["emotion"]))
+                ids.append(row_index)
+    if not pixels:
+        raise DanFerError(f"no {usage} rows in {path}")
+    return FaceRecords(labels=np.asarray(labels, np.int64), class_names=classes.FER2013,
+                       pixels=np.stack(pixels), source="fer2013", ids=np.asarray(ids, np.int64))
+
+
+def read_fer2013_npz(path: str | Path, split: str = "train") -> FaceRecords:
+    """The packed npz of ../shared/data/fer2013: images uint8 (N,48,48), labels, index.
+
+    ``path`` is an npz file, or a folder with fer2013_train.npz / fer2013_publictest.npz.
+    """
+    path = Path(path)
+    if path.is_dir():
+        name = {"train": "fer2013_train.npz", "val": "fer2013_publictest.npz", "test": "fer2013_privatetest.npz"}
+        path = path / name[_split_name(split)]
+    try:
+        with np.load(_need(path, "FER2013 npz")) as z:
+            images, labels, index = z["images"], z["labels"], z["index"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise DanFerError(f"cannot read {path}: {exc}") from exc
+    return FaceRecords(labels=labels.astype(np.int64), class_names=classes.FER2013, pixels=images,
+                       source="fer2013", ids=index.astype(np.int64))
+
+
+def read_fer2013(path: str | Path, split: str = "train") -> FaceRecords:
+    """FER2013 from fer2013.csv or the packed npz files (whichever ``path`` holds)."""
+    path = Path(path)
+    if path.suffix == ".csv" or (path.is_dir() and (path / "fer2013.csv").is_file()):
+        return read_fer2013_csv(path, split)
+    return read_fer2013_npz(path, split)
+
+
+def ferplus_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FER+ reference 'majority' protocol on (N, 10) votes (8 emotions, unknown, NF).
+
+    Votes of 1 are removed; the winner needs more than half of the remaining votes; images
+    whose winner is unknown/not-a-face, or with no majority, are dropped.
+    Returns (keep mask, majority labels, vote-distribution targets over the 8 emotions).
+    """
+    v = votes.astype(np.float64).copy()
+    v[v <= 1.0] = 0.0  # outlier removal
+    total = v.sum(axis=1)
+    winner = v.argmax(axis=1)
+    top = v.max(axis=1)
+    keep = (top > 0.5 * total) & (winner < 8) & (total > 0)
+    emo = v[:, :8]
+    emo_total = emo.sum(axis=1, keepdims=True)
+    dist = np.divide(emo, emo_total, out=np.zeros_like(emo), where=emo_total > 0)
+    return keep, winner.astype(np.int64), dist.astype(np.float32)
+
+
+def read_ferplus_votes(path: str | Path) -> np.ndarray:
+    """fer2013new.csv → (rows, 10) votes, one row per fer2013.csv data row."""
+    with _need(Path(path), "FER+ vote table").open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        if [h.lower() for h in header[2:10]] != list(classes.FERPLUS):
+            raise DanFerError(f"{path} is not a FER+ vote table (header {header[:4]}...)")
+        return np.asarray([[float(x) for x in row[2:12]] for row in reader], np.float32)
+
+
+def read_ferplus(root: str | Path, split: str = "train") -> FaceRecords:
+    """FER+: Microsoft's vote table joined by row to FER2013 pixels (csv or packed npz).
+
+    ``root`` holds fer2013new.csv (or ferplus_votes.csv) and fer2013.csv or the npz files.
+    Labels follow the majority protocol; soft targets are the vote distributions.
+    """
+    root = Path(root)
+    vote_file = next((root / n for n in ("fer2013new.csv", "ferplus_votes.csv") if (root / n).is_file()), None)
+    if vote_file is None:
+        raise DanFerError(f"no FER+ vote table (fer2013new.csv or ferplus_votes.csv) in {root}")
+    votes = read_ferplus_votes(vote_file)
+    fer = read_fer2013(root, split)
+    assert fer.ids is not None
+    if fer.ids.max() >= len(votes):
+        raise DanFerError(f"{vote_file} has {len(votes)} rows but FER2013 row {fer.ids.max()} is needed")
+    keep, labels, dist = ferplus_targets(votes[fer.ids])
+    idx = np.flatnonzero(keep)
+    return FaceRecords(labels=labels[idx], class_names=classes.FERPLUS, pixels=fer.pixels[idx],
+                       soft_targets=dist[idx], source="ferplus", ids=fer.ids[idx])
+
+
+READERS = {
+    "rafdb": read_rafdb,
+    "affectnet8": lambda root, split="train": read_affectnet(root, split, 8),
+    "affectnet7": lambda root, split="train": read_affectnet(root, split, 7),
+    "sfew": read_sfew,
+    "fer2013": read_fer2013,
+    "ferplus": read_ferplus,
+    "folder": lambda root, split="train": read_class_folders(root),
+}
+
+
+def read_dataset(name: str, root: str | Path, split: str = "train") -> FaceRecords:
+    if name not in READERS:
+        raise DanFerError(f"unknown dataset {name!r}: choose from {', '.join(READERS)}")
+    return READERS[name](root, split)
+
+
+# ---------------------------------------------------------------------------- dataset
+def load_image(path: Path, size: int) -> np.ndarray:
+    """Decode an image file to (size, size, 3) uint8 RGB (Pillow, imported only here)."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DanFerError("reading image files needs Pillow: pip install pillow") from exc
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            return np.asarray(im, np.uint8)
+    except OSError as exc:
+        raise DanFerError(f"cannot read image {path}: {exc}") from exc
+
+
+class FaceDataset(Dataset):
+    """Yields (image uint8 (3, S, S), label, soft target (C,)) from any FaceRecords.
+
+    In-memory pixels stay at their stored size (48x48 for FER) and are resized on the
+    training device by the batched augmentation; files are decoded at ``load_size``.
+    """
+
+    def __init__(self, records: FaceRecords, load_size: int = 112) -> None:
+        self.records = records
+        self.load_size = load_size
+        self.class_names = records.class_names
+        n, c = len(records), len(records.class_names)
+        if records.soft_targets is not None:
+            self.targets = torch.from_numpy(records.soft_targets.astype(np.float32))
+        else:
+            self.targets = F.one_hot(torch.from_numpy(records.labels), c).float() if n else torch.zeros(0, c)
+        self.labels = torch.from_numpy(records.labels)
+        self.pixels = None if records.pixels is None else torch.from_numpy(np.ascontiguousarray(records.pixels))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image(self, i: int) -> torch.Tensor:
+        """(3, H, W) uint8; grey pixels are repeated into three channels."""
+        if self.pixels is not None:
+            img = self.pixels[i]
+        else:
+            assert self.records.paths is not None
+            img = torch.from_numpy(load_image(self.records.paths[i], self.load_size))
+        if img.dim() == 2:
+            return img.unsqueeze(0).expand(3, -1, -1)  # grey -> (3, H, W)
+        return img.permute(2, 0, 1)  # (H, W, 3) -> (3, H, W)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.image(i), self.labels[i], self.targets[i]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batched fetch used by DataLoader: in-memory grey pixels stay one channel."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        if self.pixels is not None and self.pixels.dim() == 3:
+            images = self.pixels[idx].unsqueeze(1)  # (B, 1, H, W)
+        else:
+            images = torch.stack([self.image(i) for i in indices])  # (B, 3, H, W)
+        return images, self.labels[idx], self.targets[idx]
+
+
+def collate_batch(batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """FaceDataset.__getitems__ already returns a batch."""
+    return batch

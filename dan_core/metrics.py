@@ -1,0 +1,98 @@
+"""Classification metrics from a confusion matrix, and expected calibration error."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass
+class EvalResult:
+    n: int
+    accuracy: float
+    mean_class_accuracy: float
+    per_class: dict[str, float]  # recall per class
+    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    class_names: list[str]
+    ece: float = float("nan")  # expected calibration error (15 bins)
+    loss: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        lines = [
+            f"n={self.n}  accuracy={self.accuracy * 100:.2f}%  mean-class accuracy={self.mean_class_accuracy * 100:.2f}%"
+            + (f"  ECE={self.ece * 100:.2f}%" if self.ece == self.ece else ""),
+            "per-class recall:",
+        ]
+        width = max(len(c) for c in self.class_names)
+        for name, rec in self.per_class.items():
+            lines.append(f"  {name:<{width}}  {rec * 100:6.2f}%")
+        lines.append("confusion (rows true, columns predicted):")
+        lines.append(" " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in self.class_names))
+        for name, row in zip(self.class_names, self.confusion):
+            lines.append(f"  {name:<{width}}" + " ".join(f"{v:5d}" for v in row))
+        return "\n".join(lines)
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.bincount(labels * num_classes + preds, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
+def summarize(probs: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...] | list[str], loss: float = float("nan")) -> EvalResult:
+    c = len(class_names)
+    cm = confusion_matrix(labels, probs.argmax(axis=1), c)
+    support = cm.sum(axis=1)
+    recall = np.divide(np.diag(cm), support, out=np.zeros(c), where=support > 0)
+    present = support > 0
+    return EvalResult(
+        n=int(len(labels)),
+        accuracy=float(np.trace(cm) / max(len(labels), 1)),
+        mean_class_accuracy=float(recall[present].mean()) if present.any() else 0.0,
+        per_class={name: float(r) for name, r in zip(class_names, recall)},
+        confusion=cm.astype(int).tolist(),
+        class_names=list(class_names),
+        ece=expected_calibration_error(probs, labels) if len(labels) else float("nan"),
+        loss=loss,
+    )
+
+
+def plot_confusion(result: EvalResult, path: str, title: str = "") -> None:
+    """Row-normalised confusion matrix as a PNG (matplotlib imported only here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(result.confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(result.class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n), dpi=120)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{norm[i, j] * 100:.0f}\n({int(cm[i, j])})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), result.class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), result.class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {result.accuracy * 100:.1f}%, mean-class {result.mean_class_accuracy * 100:.1f}% (n={result.n})",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,158 @@
+"""DAN: Distract your Attention Network (Wen et al.), building blocks first, network last.
+
+FCN  = ResNet-18 features (trained with the affinity loss, see losses.py)
+MAN  = K cross-attention heads, each spatial attention then channel attention
+AFN  = log-softmax across heads, sum, Linear, BatchNorm1d (partition loss on the heads)
+
+The network takes RGB in [0, 1] and normalises inside, so torch and ONNX callers feed
+the same tensors. Module names follow the official implementation (sa.conv1x1, ca.attention,
+fc, bn), which keeps loading the paper's checkpoints a pure renaming.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dan_core.resnet import ResNet18Features
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class DANConfig:
+    class_names: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+    num_heads: int = 4  # paper default; 1 disables the AFN softmax and partition loss
+    input_size: int = 112  # 112 keeps ONNX CPU inference near 12 ms and gives 4x4 maps
+    color: str = "rgb"  # "gray": callers pass the grey image in all three channels
+    feat_dim: int = 512  # ResNet-18 output channels
+    reduced_dim: int = 256  # spatial attention 1x1 bottleneck (paper: 512 -> 256)
+    channel_reduction: int = 16  # channel attention 512 -> 32 -> 512
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    train_dataset: str = ""
+    template: list[list[float]] | None = field(default=None)  # 5 alignment points in input pixels
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DANConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("class_names", "mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+class DANOutput(NamedTuple):
+    logits: torch.Tensor  # (B, C)
+    features: torch.Tensor  # (B, 512, h, w) backbone map, input of the affinity loss
+    heads: torch.Tensor  # (B, K, 512) head vectors (log-softmaxed across heads when K > 1)
+    attention: torch.Tensor  # (B, K, h, w) spatial attention maps
+
+
+class SpatialAttention(nn.Module):
+    """1x1 reduce, then 3x3 + 1x3 + 3x1 convs summed, ReLU, summed over channels."""
+
+    def __init__(self, channels: int, reduced: int) -> None:
+        super().__init__()
+        self.conv1x1 = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.BatchNorm2d(reduced))
+        self.conv_3x3 = nn.Sequential(nn.Conv2d(reduced, channels, 3, padding=1), nn.BatchNorm2d(channels))
+        self.conv_1x3 = nn.Sequential(nn.Conv2d(reduced, channels, (1, 3), padding=(0, 1)), nn.BatchNorm2d(channels))
+        self.conv_3x1 = nn.Sequential(nn.Conv2d(reduced, channels, (3, 1), padding=(1, 0)), nn.BatchNorm2d(channels))
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.conv1x1(x)
+        y = self.relu(self.conv_3x3(y) + self.conv_1x3(y) + self.conv_3x1(y))
+        attn = y.sum(dim=1, keepdim=True)  # (B, 1, h, w)
+        return x * attn, attn
+
+
+class ChannelAttention(nn.Module):
+    """Global average pool, then Linear-BN-ReLU-Linear-sigmoid gates the pooled vector."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = channels // reduction
+        self.attention = nn.Sequential(
+            nn.Linear(channels, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3))  # (B, C)
+        return pooled * self.attention(pooled)
+
+
+class CrossAttentionHead(nn.Module):
+    def __init__(self, channels: int, reduced: int, reduction: int) -> None:
+        super().__init__()
+        self.sa = SpatialAttention(channels, reduced)
+        self.ca = ChannelAttention(channels, reduction)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.001)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        attended, attn = self.sa(x)
+        return self.ca(attended), attn
+
+
+class DAN(nn.Module):
+    def __init__(self, config: DANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
+        self.backbone = ResNet18Features()
+        c = config.feat_dim
+        self.heads = nn.ModuleList(
+            CrossAttentionHead(c, config.reduced_dim, config.channel_reduction) for _ in range(config.num_heads)
+        )
+        self.fc = nn.Linear(c, config.num_classes)
+        self.bn = nn.BatchNorm1d(config.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 3, H, W) RGB in [0, 1] -> backbone map (B, 512, H/32, W/32)."""
+        return self.backbone((x - self.mean) / self.std)
+
+    def forward_head(self, features: torch.Tensor) -> DANOutput:
+        outs = [head(features) for head in self.heads]
+        heads = torch.stack([o[0] for o in outs], dim=1)  # (B, K, 512)
+        attention = torch.cat([o[1] for o in outs], dim=1)  # (B, K, h, w)
+        if self.config.num_heads > 1:
+            heads = F.log_softmax(heads, dim=1)
+        logits = self.bn(self.fc(heads.sum(dim=1)))  # (B, C)
+        return DANOutput(logits=logits, features=features, heads=heads, attention=attention)
+
+    def forward(self, x: torch.Tensor) -> DANOutput:
+        return self.forward_head(self.forward_features(x))
+
+
+def build_model(config: DANConfig) -> DAN:
+    return DAN(config)
