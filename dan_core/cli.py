@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("dan_core.commands.evaluate", "evaluate a .pt or .onnx model on a dataset split"),
     "export": ("dan_core.commands.export", "export a checkpoint to ONNX"),
     "import-checkpoint": ("dan_core.commands.import_checkpoint", "convert an official DAN checkpoint (.pth)"),
+    "app": ("dan_core.commands.app", "the desktop app: live view, attention overlays, timeline, recording"),
 }
 
 

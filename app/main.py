@@ -1,0 +1,215 @@
+"""Start the desktop app: ``dan-fer app`` (or ``python -m app``).
+
+The automation form ``--source PATH --record OUT.csv --exit-after SECONDS --screenshot OUT.png``
+runs the window, records, saves a picture of the whole window and exits: 0 when it ran without
+a problem shown in the window, 1 otherwise (the problem is also printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ORGANIZATION = "dan-fer"
+APPLICATION = "dan-fer"
+
+
+@dataclass
+class Options:
+    source: str | None = None
+    model: str | None = None
+    landmarker: str | None = None
+    backend: str | None = None
+    record: str | None = None
+    force: bool = False
+    exit_after: float | None = None
+    screenshot: str | None = None
+    heatmap: str | None = None
+    opacity: float | None = None
+    landmarks: bool | None = None
+    size: tuple[int, int] | None = None
+    settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", help="camera index (0, 1, ...), video file, image or folder of images (default: first camera)")
+    parser.add_argument("--model", help="DAN model .onnx (default: the saved setting, else the model in models/)")
+    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, cache)")
+    parser.add_argument("--backend", choices=("auto", "cuda", "cpu", "torch"), help="inference backend (default: saved setting)")
+    parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
+    parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
+    parser.add_argument("--exit-after", type=float, metavar="SECONDS",
+                        help="quit SECONDS after the first frame is shown (finishing the recording)")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="save a picture of the whole window just before quitting")
+    parser.add_argument("--heatmap", help="attention overlay for this run: off, fused, head1..headK or all")
+    parser.add_argument("--opacity", type=float, help="overlay opacity 0..1 for this run")
+    parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
+    parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
+    parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    size = None
+    if getattr(args, "size", None):
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            size = (w, h)
+        except ValueError:
+            from dan_core.errors import DanFerError
+
+            raise DanFerError(f"--size must look like 1280x800, got {args.size!r}") from None
+    return Options(
+        source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, record=args.record,
+        force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
+        opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
+    )
+
+
+def prepare_qt_environment() -> None:
+    """cv2 points QT_QPA_PLATFORM_PLUGIN_PATH at its own Qt 5 plugins; PySide6 must use its own."""
+    import cv2  # noqa: F401  (import first so its environment change happens now, then undo it)
+
+    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+
+
+def open_store(settings_file: str | None):
+    from PySide6.QtCore import QSettings
+
+    if settings_file:
+        return QSettings(settings_file, QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+def run(options: Options) -> int:
+    """Create the QApplication and the window, run the event loop, return the exit status."""
+    prepare_qt_environment()
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.window import MainWindow, load_settings
+
+    logging.basicConfig(level=logging.WARNING, format="dan-fer app: %(message)s")
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setOrganizationName(ORGANIZATION)
+    qapp.setApplicationName(APPLICATION)
+
+    store = open_store(options.settings_file)
+    settings = load_settings(store)
+    # command-line values apply to this run only; they are not written to the settings
+    if options.model:
+        settings.model = options.model
+    if options.landmarker:
+        settings.landmarker = options.landmarker
+    if options.backend:
+        settings.backend = options.backend
+    if options.heatmap:
+        settings.heatmap = options.heatmap
+    if options.opacity is not None:
+        settings.opacity = options.opacity
+    if options.landmarks:
+        settings.landmarks = True
+
+    window = MainWindow(store=store, settings=settings)
+    if options.size:
+        window.resize(*options.size)
+    auto = Automation(window, options) if (options.exit_after is not None or options.record or options.screenshot) else None
+    window.show()
+    window.start(options.source)
+    if auto is not None:
+        auto.begin()
+    QTimer.singleShot(0, lambda: None)
+    qapp.exec()
+    window.shutdown()
+    return auto.status if auto is not None else 0
+
+
+class Automation:
+    """--record / --exit-after / --screenshot: drive the window like a user would, then quit."""
+
+    STARTUP_LIMIT_S = 120.0  # no frame and no message by then: give up with status 1
+
+    def __init__(self, window, options: Options) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.window = window
+        self.options = options
+        self.status = 0
+        self.problems: list[str] = []
+        self._armed = False
+        self._timer = QTimer(window)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._startup = QTimer(window)
+        self._startup.setSingleShot(True)
+        self._startup.timeout.connect(self._on_startup_timeout)
+
+    def begin(self) -> None:
+        w = self.window
+        w.displayed.connect(self._on_window_displayed)
+        w.engine.failed.connect(self._on_engine_failed)
+        if self.options.record:
+            w.start_recording(Path(self.options.record), force=self.options.force)
+        self._startup.start(int(self.STARTUP_LIMIT_S * 1000))
+
+    def _arm(self) -> None:
+        if self._armed or self.options.exit_after is None:
+            return
+        self._armed = True
+        self._startup.stop()
+        self._timer.start(int(max(self.options.exit_after, 0.0) * 1000))
+
+    def _on_window_displayed(self, packet) -> None:
+        self._arm()
+
+    def _on_engine_failed(self, error) -> None:
+        self.problems.append(f"{error.kind}: {error.message}")
+        print(f"dan-fer app: {error.kind}: {error.message}", file=sys.stderr)
+        self.status = 1
+        self._arm()  # still leave after SECONDS, with the message visible in the screenshot
+
+    def _on_startup_timeout(self) -> None:
+        print("dan-fer app: nothing was shown in time", file=sys.stderr)
+        self.status = 1
+        self._finish()
+
+    def _on_timer_timeout(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        w = self.window
+        if self.options.record and w.is_recording:
+            w.stop_recording()
+        if self.options.screenshot:
+            QApplication.processEvents()
+            path = Path(self.options.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not w.grab().save(str(path)):
+                print(f"dan-fer app: cannot write the screenshot {path}", file=sys.stderr)
+                self.status = 1
+            else:
+                print(f"dan-fer app: screenshot saved to {path}")
+        w.shutdown()  # finishes the recording file before the event loop ends
+        rec = w._recording
+        if rec is not None and rec.csv_path is not None and not rec.active:
+            print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
+        w.close()
+        QApplication.instance().quit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="dan-fer desktop app")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    from dan_core.errors import DanFerError
+
+    try:
+        return run(options_from_args(args))
+    except DanFerError as exc:
+        print(f"dan-fer app: error: {exc}", file=sys.stderr)
+        return 2

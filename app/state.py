@@ -1,0 +1,301 @@
+"""The app's model: settings, heatmap modes, rates, the selected face's timeline. No Qt here.
+
+Everything in this module is plain Python + NumPy so it can be tested without a QApplication
+and reused by scripts; the Qt widgets only observe it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+BACKENDS = ("auto", "cuda", "cpu", "torch")
+MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------------------- heatmap
+
+
+def heatmap_modes(num_heads: int) -> tuple[str, ...]:
+    """All overlay modes in cycling order: off, fused, head1..headK, all."""
+    return ("off", "fused", *(f"head{i + 1}" for i in range(num_heads)), "all")
+
+
+def next_heatmap_mode(mode: str, num_heads: int) -> str:
+    """The mode after ``mode`` (wrapping); an unknown mode (e.g. head7 on a 4-head model) restarts at off."""
+    modes = heatmap_modes(num_heads)
+    if mode not in modes:
+        return modes[0]
+    return modes[(modes.index(mode) + 1) % len(modes)]
+
+
+def valid_heatmap_mode(mode: str, num_heads: int, default: str = "fused") -> str:
+    return mode if mode in heatmap_modes(num_heads) else default
+
+
+def heatmap_label(mode: str) -> str:
+    if mode.startswith("head"):
+        return f"Head {mode[4:]}"
+    return {"off": "Off", "fused": "Fused (mean of heads)", "all": "All heads"}.get(mode, mode)
+
+
+# ---------------------------------------------------------------------------------------- settings
+
+
+def default_record_dir() -> Path:
+    return Path.home() / "dan-fer-recordings"
+
+
+@dataclass
+class AppSettings:
+    """What persists between runs (QSettings keys are the field names)."""
+
+    model: str = ""  # "" = the default model in models/ (or $DAN_FER_MODEL)
+    landmarker: str = ""  # "" = the pipeline's own resolution order (env, cache, download)
+    backend: str = "auto"
+    smoothing: float = 0.6  # EMA weight of the previous probabilities per face: steadier labels live
+    max_faces: int = 4
+    heatmap: str = "fused"
+    opacity: float = 0.5
+    record_dir: str = field(default_factory=lambda: str(default_record_dir()))
+    record_video: bool = False  # also write the annotated video next to the CSV
+    landmarks: bool = False
+    timeline_seconds: int = 20
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | Callable[[str], Any]) -> AppSettings:
+        """Build from stored values, ignoring what is missing or malformed (QSettings hands back strings)."""
+        get = values if callable(values) else values.get
+        out = cls()
+        for f in fields(cls):
+            raw = get(f.name)
+            if raw is None or raw == "" and f.name not in ("model", "landmarker"):
+                continue
+            default = getattr(out, f.name)
+            try:
+                value = _coerce(raw, type(default))
+            except (TypeError, ValueError):
+                continue
+            setattr(out, f.name, value)
+        return out.validated()
+
+    def validated(self) -> AppSettings:
+        """Clamp values into their valid ranges (a hand-edited settings file must not break the app)."""
+        s = AppSettings(**asdict(self))
+        if s.backend not in BACKENDS:
+            s.backend = "auto"
+        s.smoothing = float(min(max(s.smoothing, 0.0), 0.95))
+        s.max_faces = int(min(max(s.max_faces, 1), MAX_FACES_LIMIT))
+        s.opacity = float(min(max(s.opacity, 0.0), 1.0))
+        s.timeline_seconds = int(min(max(s.timeline_seconds, 5), 300))
+        if not (s.heatmap in ("off", "fused", "all") or (s.heatmap.startswith("head") and s.heatmap[4:].isdigit())):
+            s.heatmap = "fused"
+        return s
+
+    def to_mapping(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, str):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return bool(raw)
+    return kind(raw)
+
+
+def recording_paths(folder: str | Path, now: datetime | None = None) -> tuple[Path, Path]:
+    """CSV and annotated-video paths for a new recording in ``folder``: dan-fer-YYYYmmdd-HHMMSS.*"""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = Path(folder).expanduser() / f"dan-fer-{stamp}"
+    return base.with_suffix(".csv"), base.with_suffix(".mp4")
+
+
+def snapshot_path(folder: str | Path, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    return Path(folder).expanduser() / f"dan-fer-snapshot-{stamp}.png"
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+# ----------------------------------------------------------------------------------------- rates
+
+
+class RateMeter:
+    """Events per second over a sliding window (capture, processed, displayed fps)."""
+
+    def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._ticks: deque[float] = deque()
+        self._lock = threading.Lock()  # ticked on one thread, read on another
+
+    def tick(self) -> None:
+        now = self._clock()
+        with self._lock:
+            self._ticks.append(now)
+            self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._ticks and now - self._ticks[0] > self.window_s:
+            self._ticks.popleft()
+
+    def rate(self) -> float:
+        now = self._clock()
+        with self._lock:
+            self._trim(now)
+            n = len(self._ticks)
+            if n < 2:
+                return 0.0
+            span = self._ticks[-1] - self._ticks[0]
+            return (n - 1) / span if span > 0 else 0.0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._ticks.clear()
+
+
+class MaxGapMeter:
+    """Longest gap between heartbeats: how long the UI thread was blocked (for the benchmark)."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._last: float | None = None
+        self.gaps: list[float] = []
+
+    def beat(self) -> None:
+        now = self._clock()
+        if self._last is not None:
+            self.gaps.append(now - self._last)
+        self._last = now
+
+    def max_block_ms(self) -> float:
+        """Worst lateness beyond the timer interval, in ms."""
+        return max((g - self.interval_s for g in self.gaps), default=0.0) * 1000.0
+
+    def percentile_block_ms(self, q: float) -> float:
+        if not self.gaps:
+            return 0.0
+        return float(np.percentile(np.asarray(self.gaps) - self.interval_s, q)) * 1000.0
+
+
+# ---------------------------------------------------------------------------------------- handoff
+
+
+class LatestSlot(Generic[T]):
+    """A single-slot handoff between threads: ``put`` replaces what is there, ``take`` empties it.
+
+    Newest wins: a slow consumer never builds a queue, it just sees fewer, fresher items.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: T | None = None
+        self.dropped = 0
+
+    def put(self, item: T) -> bool:
+        """Store ``item``; True when the slot was empty (the consumer needs waking)."""
+        with self._cond:
+            was_empty = self._item is None
+            if not was_empty:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify()
+            return was_empty
+
+    def take(self, timeout: float | None = 0.0) -> T | None:
+        """The newest item or None; waits up to ``timeout`` seconds (None: forever) for one."""
+        with self._cond:
+            if self._item is None and timeout != 0.0:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        with self._cond:
+            self._item = None
+
+
+# ---------------------------------------------------------------------------------------- faces
+
+
+def face_at(boxes: Sequence[tuple[int, tuple[float, float, float, float]]], x: float, y: float, *, margin: float = 0.15) -> int | None:
+    """The id of the face under (x, y): the smallest box containing it (boxes grown by ``margin``), else None.
+
+    ``boxes`` is a sequence of (face_id, (x, y, w, h)) in frame pixels.
+    """
+    best: tuple[float, int] | None = None
+    for face_id, (bx, by, bw, bh) in boxes:
+        mx, my = bw * margin, bh * margin
+        if bx - mx <= x <= bx + bw + mx and by - my <= y <= by + bh + my:
+            area = bw * bh
+            if best is None or area < best[0]:
+                best = (area, face_id)
+    return None if best is None else best[1]
+
+
+class TimelineBuffer:
+    """Class probabilities of one face over the last ``seconds`` (wall clock), for the live chart."""
+
+    def __init__(self, num_classes: int, seconds: float = 20.0) -> None:
+        self.num_classes = num_classes
+        self.seconds = seconds
+        self.face_id: int | None = None
+        self._t: deque[float] = deque()
+        self._p: deque[np.ndarray] = deque()
+
+    def add(self, t: float, face_id: int, probs: np.ndarray) -> None:
+        if face_id != self.face_id:
+            self.clear()
+            self.face_id = face_id
+        self._t.append(float(t))
+        self._p.append(np.asarray(probs, dtype=np.float32).reshape(self.num_classes))
+        while self._t and t - self._t[0] > self.seconds:
+            self._t.popleft()
+            self._p.popleft()
+
+    def clear(self) -> None:
+        self._t.clear()
+        self._p.clear()
+        self.face_id = None
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def series(self, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(times relative to ``now`` (<= 0), probs (T, C)); ``now`` defaults to the newest time."""
+        if not self._t:
+            return np.zeros(0, np.float64), np.zeros((0, self.num_classes), np.float32)
+        t = np.fromiter(self._t, dtype=np.float64, count=len(self._t))
+        ref = t[-1] if now is None else now
+        return t - ref, np.stack(self._p)  # (T,), (T, C)
+
+
+def pick_default_face(faces: Sequence[tuple[int, tuple[float, float, float, float]]], current: int | None) -> int | None:
+    """Keep the selected face while it is visible; otherwise select the largest face (or None)."""
+    ids = [fid for fid, _ in faces]
+    if current in ids:
+        return current
+    if not faces:
+        return current  # keep the selection through brief detection gaps; the chart just pauses
+    return max(faces, key=lambda f: f[1][2] * f[1][3])[0]

@@ -1,0 +1,495 @@
+"""The window's widgets. They only paint what they are given; none of them computes anything heavy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.state import BACKENDS, MAX_FACES_LIMIT, AppSettings
+
+BG = QColor(24, 26, 30)
+FG = QColor(220, 222, 228)
+MUTED = QColor(140, 144, 152)
+
+
+def bgr_to_qimage(image: np.ndarray) -> QImage:
+    """Wrap a C-contiguous (H, W, 3) uint8 BGR array without copying; keep ``image`` alive while in use."""
+    h, w = image.shape[:2]
+    return QImage(image.data, w, h, int(image.strides[0]), QImage.Format.Format_BGR888)
+
+
+def qcolor(bgr: Sequence[int]) -> QColor:
+    b, g, r = (int(v) for v in bgr[:3])
+    return QColor(r, g, b)
+
+
+# ------------------------------------------------------------------------------------------ video
+
+
+class VideoView(QWidget):
+    """The annotated frame, scaled to fit with its aspect ratio; click selects a face."""
+
+    frame_clicked = Signal(float, float)  # frame pixel coordinates
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._array: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._placeholder = "Drop a video or an image here, or use File ▸ Open (Ctrl+O)"
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def sizeHint(self) -> QSize:
+        return QSize(960, 540)
+
+    def set_frame(self, image: np.ndarray | None) -> None:
+        self._array = image
+        self._image = None if image is None else bgr_to_qimage(image)
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def has_frame(self) -> bool:
+        return self._image is not None
+
+    def _target(self) -> QRectF:
+        assert self._image is not None
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(self.width() / iw, self.height() / ih)
+        w, h = iw * scale, ih * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        p = QPainter(self)
+        p.fillRect(self.rect(), BG)
+        if self._image is None:
+            p.setPen(MUTED)
+            f = p.font()
+            f.setPointSizeF(f.pointSizeF() * 1.2)
+            p.setFont(f)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.drawImage(self._target(), self._image)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self._image is None or event.button() != Qt.MouseButton.LeftButton:
+            return super().mousePressEvent(event)
+        t = self._target()
+        pos = event.position()
+        if not t.contains(pos):
+            return
+        sx = self._image.width() / t.width()
+        self.frame_clicked.emit((pos.x() - t.x()) * sx, (pos.y() - t.y()) * sx)
+
+
+# ------------------------------------------------------------------------------------ probabilities
+
+
+class ProbabilityPanel(QWidget):
+    """Per-face probability bars, one row per class, each class in its app-wide colour."""
+
+    face_clicked = Signal(int)
+
+    ROW = 17
+    HEADER = 24
+    GAP = 10
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._classes: tuple[str, ...] = ()
+        self._colors: dict[str, QColor] = {}
+        self._faces: list[tuple[int, np.ndarray, str, float]] = []
+        self._selected: int | None = None
+        self._rects: list[tuple[QRectF, int]] = []
+        self.setMinimumWidth(240)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+
+    def set_classes(self, class_names: Sequence[str], colors: dict[str, Sequence[int]]) -> None:
+        self._classes = tuple(class_names)
+        self._colors = {n: qcolor(colors[n]) for n in self._classes}
+        self.updateGeometry()
+        self.update()
+
+    def set_faces(self, faces: Sequence[tuple[int, np.ndarray, str, float]], selected: int | None) -> None:
+        """faces: (face_id, probs (C,), dominant, confidence)."""
+        self._faces = list(faces)
+        self._selected = selected
+        self.updateGeometry()
+        self.update()
+
+    @property
+    def face_count(self) -> int:
+        return len(self._faces)
+
+    def block_height(self) -> int:
+        return self.HEADER + self.ROW * len(self._classes) + self.GAP
+
+    def sizeHint(self) -> QSize:
+        return QSize(260, max(60, self.block_height() * max(1, len(self._faces))))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(240, 60)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.fillRect(self.rect(), BG)
+        self._rects = []
+        if not self._faces:
+            p.setPen(MUTED)
+            p.drawText(self.rect().adjusted(8, 8, -8, -8), Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap, "No face detected")
+            return
+        width = self.width()
+        label_w = 78
+        pct_w = 40
+        y = 4
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for face_id, probs, dominant, conf in self._faces:
+            block = QRectF(2, y, width - 4, self.block_height() - self.GAP + 2)
+            self._rects.append((block, face_id))
+            if face_id == self._selected:
+                p.setPen(QPen(QColor(255, 255, 255, 70), 1))
+                p.setBrush(QColor(255, 255, 255, 14))
+                p.drawRoundedRect(block, 5, 5)
+            p.setFont(bold)
+            p.setPen(self._colors.get(dominant, FG))
+            p.drawText(QRectF(8, y + 2, width - 16, self.HEADER - 4), Qt.AlignmentFlag.AlignVCenter,
+                       f"Face {face_id}   {dominant} {conf * 100:.0f}%")
+            p.setFont(self.font())
+            y += self.HEADER
+            for i, name in enumerate(self._classes):
+                v = float(probs[i]) if i < len(probs) else 0.0
+                p.setPen(FG)
+                p.drawText(QRectF(8, y, label_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, name)
+                bar = QRectF(8 + label_w, y + 3, max(0.0, width - 16 - label_w - pct_w), self.ROW - 6)
+                p.setPen(Qt.PenStyle.NoPen)
+                p.setBrush(QColor(50, 53, 60))
+                p.drawRoundedRect(bar, 3, 3)
+                p.setBrush(self._colors.get(name, FG))
+                p.drawRoundedRect(QRectF(bar.x(), bar.y(), bar.width() * min(max(v, 0.0), 1.0), bar.height()), 3, 3)
+                p.setPen(MUTED)
+                p.drawText(QRectF(width - 8 - pct_w, y, pct_w, self.ROW),
+                           Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{v * 100:.0f}%")
+                y += self.ROW
+            y += self.GAP
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        for rect, face_id in self._rects:
+            if rect.contains(QPointF(event.position())):
+                self.face_clicked.emit(face_id)
+                return
+        super().mousePressEvent(event)
+
+
+# ------------------------------------------------------------------------------------------- heads
+
+
+class HeadsView(QWidget):
+    """The selected face's aligned crop, fused attention and each head's attention, side by side."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._array: np.ndarray | None = None
+        self._image: QImage | None = None
+        self._labels: list[str] = []
+        self._title = "Attention"
+        self.setMinimumHeight(70)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def set_strip(self, strip: np.ndarray | None, num_heads: int, face_id: int | None) -> None:
+        self._array = strip
+        self._image = None if strip is None else bgr_to_qimage(strip)
+        self._labels = ["face", "fused", *(f"head {i + 1}" for i in range(num_heads))]
+        self._title = "Attention" if face_id is None else f"Attention · face {face_id}"
+        self.update()
+
+    @property
+    def has_strip(self) -> bool:
+        return self._image is not None
+
+    def sizeHint(self) -> QSize:
+        return QSize(260, self.heightForWidth(260))
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return True
+
+    def heightForWidth(self, w: int) -> int:  # noqa: N802
+        n = max(1, len(self._labels) or 6)
+        cols = 3
+        rows = (n + cols - 1) // cols
+        tile = (w - 8) / cols
+        return int(22 + rows * (tile + 16))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self.setFixedHeight(self.heightForWidth(self.width()))
+        super().resizeEvent(event)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.fillRect(self.rect(), BG)
+        p.setPen(FG)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        p.setFont(bold)
+        p.drawText(QRectF(6, 2, self.width() - 12, 18), Qt.AlignmentFlag.AlignVCenter, self._title)
+        p.setFont(self.font())
+        if self._image is None:
+            p.setPen(MUTED)
+            p.drawText(QRectF(6, 22, self.width() - 12, 40), Qt.AlignmentFlag.AlignTop, "Select a face to see what each head looks at")
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        s = self._image.height()
+        n = self._image.width() // s
+        cols = 3
+        tile = (self.width() - 8) / cols
+        for i in range(n):
+            r, c = divmod(i, cols)
+            x = 4 + c * tile
+            y = 22 + r * (tile + 16)
+            p.drawImage(QRectF(x + 2, y, tile - 4, tile - 4), self._image, QRectF(i * s, 0, s, s))
+            p.setPen(MUTED)
+            label = self._labels[i] if i < len(self._labels) else ""
+            p.drawText(QRectF(x, y + tile - 4, tile, 16), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, label)
+
+
+# ----------------------------------------------------------------------------------------- timeline
+
+
+class TimelinePlot(QWidget):
+    """pyqtgraph chart of the selected face's class probabilities over the last N seconds."""
+
+    def __init__(self, parent: QWidget | None = None, *, seconds: float = 20.0) -> None:
+        super().__init__(parent)
+        import pyqtgraph as pg
+
+        self._pg = pg
+        self.seconds = seconds
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot = pg.PlotWidget(background=BG)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setYRange(0.0, 1.0, padding=0.02)
+        self.plot.setXRange(-seconds, 0.0, padding=0.0)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("bottom", "seconds")
+        self.plot.getPlotItem().setContentsMargins(4, 4, 8, 4)
+        self.legend = self.plot.addLegend(offset=(6, 4), labelTextColor=FG, brush=QColor(24, 26, 30, 180), colCount=4)
+        self.title = QLabel("Timeline")
+        self.title.setStyleSheet("color: #dcdee4; font-weight: bold; padding: 2px 6px;")
+        layout.addWidget(self.title)
+        layout.addWidget(self.plot)
+        self._curves: list = []
+        self.setMinimumHeight(150)
+
+    def set_seconds(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.plot.setXRange(-seconds, 0.0, padding=0.0)
+
+    def set_classes(self, class_names: Sequence[str], colors: dict[str, Sequence[int]]) -> None:
+        for c in self._curves:
+            self.plot.removeItem(c)
+        self.legend.clear()
+        self._curves = [
+            self.plot.plot([], [], pen=self._pg.mkPen(qcolor(colors[name]), width=2), name=name) for name in class_names
+        ]
+
+    def set_series(self, times: np.ndarray, probs: np.ndarray, face_id: int | None) -> None:
+        self.title.setText("Timeline" if face_id is None else f"Timeline · face {face_id}")
+        for i, curve in enumerate(self._curves):
+            if len(times) and i < probs.shape[1]:
+                curve.setData(times, probs[:, i])
+            else:
+                curve.setData([], [])
+
+    def curve_lengths(self) -> list[int]:
+        return [0 if c.xData is None else len(c.xData) for c in self._curves]
+
+
+# ------------------------------------------------------------------------------------------ banner
+
+
+class Banner(QFrame):
+    """An in-window message with what to do next (buttons); errors never become modal pop-ups."""
+
+    STYLES = {
+        "error": "background:#5a1f24; color:#ffe3e3; border:1px solid #a33a44;",
+        "warning": "background:#5a4a1f; color:#fff3d6; border:1px solid #a88a33;",
+        "info": "background:#1f3a5a; color:#e3efff; border:1px solid #3a6aa3;",
+    }
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.level = ""
+        self.kind = ""
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._layout.addWidget(self.label, 1)
+        self._buttons: list[QPushButton] = []
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self._on_close_clicked)
+        self._close = close
+        self._layout.addWidget(close)
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self.label.text()
+
+    def show_message(self, level: str, text: str, actions: Sequence[tuple[str, Callable[[], None]]] = (), *, kind: str = "") -> None:
+        for b in self._buttons:
+            self._layout.removeWidget(b)
+            b.deleteLater()
+        self._buttons = []
+        self.level, self.kind = level, kind
+        self.setStyleSheet(f"Banner {{{self.STYLES.get(level, self.STYLES['info'])} border-radius:4px;}} QLabel {{ border:none; background:transparent; }}")
+        self.label.setText(text)
+        for label, callback in actions:
+            b = QPushButton(label)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(callback)
+            self._layout.insertWidget(self._layout.count() - 1, b)
+            self._buttons.append(b)
+        self.show()
+
+    def button_labels(self) -> list[str]:
+        return [b.text() for b in self._buttons]
+
+    def click(self, label: str) -> None:
+        for b in self._buttons:
+            if b.text() == label:
+                b.click()
+                return
+        raise KeyError(label)
+
+    @Slot()
+    def _on_close_clicked(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.level = self.kind = ""
+        self.hide()
+
+
+# ---------------------------------------------------------------------------------------- settings
+
+
+class _PathEdit(QWidget):
+    def __init__(self, value: str, *, placeholder: str, file_filter: str | None, directory: bool = False) -> None:
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.edit = QLineEdit(value)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        btn = QPushButton("Browse…")
+        btn.clicked.connect(self._on_browse_clicked)
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(btn)
+        self._filter = file_filter
+        self._directory = directory
+
+    @Slot()
+    def _on_browse_clicked(self) -> None:
+        start = self.edit.text() or str(Path.home())
+        if self._directory:
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self._filter or "")
+        if path:
+            self.edit.setText(path)
+
+    def value(self) -> str:
+        return self.edit.text().strip()
+
+
+class SettingsDialog(QDialog):
+    """Model, landmarker, backend, smoothing, max faces, record folder."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("dan-fer settings")
+        self.setMinimumWidth(520)
+        form = QFormLayout(self)
+        self.model = _PathEdit(settings.model, placeholder="default: the model in models/", file_filter="ONNX models (*.onnx);;All files (*)")
+        self.landmarker = _PathEdit(settings.landmarker, placeholder="default: $DAN_FER_LANDMARKER, cache or download",
+                                    file_filter="MediaPipe task (*.task);;All files (*)")
+        self.backend = QComboBox()
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setCurrentText(settings.backend)
+        self.smoothing = QDoubleSpinBox()
+        self.smoothing.setRange(0.0, 0.95)
+        self.smoothing.setSingleStep(0.05)
+        self.smoothing.setValue(settings.smoothing)
+        self.smoothing.setToolTip("Weight of the previous probabilities per face (0 = no smoothing)")
+        self.max_faces = QSpinBox()
+        self.max_faces.setRange(1, MAX_FACES_LIMIT)
+        self.max_faces.setValue(settings.max_faces)
+        self.timeline = QSpinBox()
+        self.timeline.setRange(5, 300)
+        self.timeline.setSuffix(" s")
+        self.timeline.setValue(settings.timeline_seconds)
+        self.record_dir = _PathEdit(settings.record_dir, placeholder="folder for recordings and snapshots", file_filter=None, directory=True)
+        self.record_video = QCheckBox("also record the annotated video (.mp4)")
+        self.record_video.setChecked(settings.record_video)
+        form.addRow("Model (.onnx)", self.model)
+        form.addRow("Face landmarker (.task)", self.landmarker)
+        form.addRow("Backend", self.backend)
+        form.addRow("Smoothing", self.smoothing)
+        form.addRow("Max faces", self.max_faces)
+        form.addRow("Timeline length", self.timeline)
+        form.addRow("Record folder", self.record_dir)
+        form.addRow("", self.record_video)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._base = settings
+
+    def result_settings(self) -> AppSettings:
+        s = AppSettings(**self._base.to_mapping())
+        s.model = self.model.value()
+        s.landmarker = self.landmarker.value()
+        s.backend = self.backend.currentText()
+        s.smoothing = float(self.smoothing.value())
+        s.max_faces = int(self.max_faces.value())
+        s.timeline_seconds = int(self.timeline.value())
+        s.record_dir = self.record_dir.value() or self._base.record_dir
+        s.record_video = self.record_video.isChecked()
+        return s.validated()
