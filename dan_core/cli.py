@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("dan_core.commands.evaluate", "evaluate a .pt or .onnx model on a dataset split"),
     "export": ("dan_core.commands.export", "export a checkpoint to ONNX"),
     "import-checkpoint": ("dan_core.commands.import_checkpoint", "convert an official DAN checkpoint (.pth)"),
+    "analyze": ("dan_core.commands.analyze", "video, image, folder or camera -> emotion timeline CSV (+ annotated video)"),
+    "bench": ("dan_core.commands.bench", "per-stage latency and end-to-end fps of the face pipeline"),
+    "report": ("dan_core.commands.report", "draw a timeline CSV as a picture (probability per class over time)"),
     "app": ("dan_core.commands.app", "the desktop app: live view, attention overlays, timeline, recording"),
 }
 

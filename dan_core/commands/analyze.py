@@ -1,0 +1,184 @@
+"""dan-fer analyze: a video, image, folder of images or camera -> emotion timeline CSV (+ annotated video)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from dan_core.errors import DanFerError
+
+IMAGE_OUT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dan_core.pipeline.options import add_pipeline_arguments
+
+    parser.add_argument("input", help="video file, image, folder of images, or camera index (0, 1, ...)")
+    parser.add_argument("--csv", required=True, help="timeline CSV to write (a JSON sidecar <csv>.json goes beside it)")
+    parser.add_argument("--annotated", default=None, help="also write the annotated frames: a video (.mp4) or, for one image, "
+                        "an image file")
+    parser.add_argument("--heatmap", default="fused",
+                        help="heatmap in --annotated: fused, off, all or head1..headK (default: fused)")
+    parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity (default: 0.5)")
+    parser.add_argument("--landmarks", action="store_true", help="draw the 478 landmarks in --annotated")
+    parser.add_argument("--every", type=int, default=1, help="process every N-th frame (default: 1)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_pipeline_arguments(parser)
+
+
+class AnnotatedWriter:
+    """An mp4 (OpenCV 'mp4v') or, for a single image, an image file."""
+
+    def __init__(self, path: Path, fps: float, *, single_image: bool) -> None:
+        self.path = path
+        self.fps = fps
+        self.image = path.suffix.lower() in IMAGE_OUT
+        if self.image and not single_image:
+            raise DanFerError(f"--annotated {path.name}: use a video file (.mp4) for more than one frame")
+        self._writer = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, img) -> None:
+        import cv2
+
+        if self.image:
+            ok, buf = cv2.imencode(self.path.suffix, img)
+            if not ok:
+                raise DanFerError(f"cannot encode {self.path}")
+            try:
+                self.path.write_bytes(buf.tobytes())
+            except OSError as exc:
+                raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            self.frames += 1
+            return
+        if self._writer is None:
+            self._size = (img.shape[1], img.shape[0])
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
+            if not self._writer.isOpened():
+                raise DanFerError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it; try a .mp4 name)")
+        if (img.shape[1], img.shape[0]) != self._size:
+            img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)  # folders of differently sized images
+        self._writer.write(img)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def summarize(stats: dict, class_names) -> dict:
+    per_face = {}
+    for fid, counts in sorted(stats["dominant"].items()):
+        n = sum(counts.values())
+        per_face[str(fid)] = {
+            "frames": n,
+            "first_s": round(stats["first"][fid], 3), "last_s": round(stats["last"][fid], 3),
+            "dominant_share": {c: round(counts[c] / n, 4) for c in class_names if counts[c]},
+        }
+    return per_face
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dan_core.pipeline import Pipeline
+    from dan_core.pipeline.draw import draw_results, parse_heatmap
+    from dan_core.pipeline.options import config_from_args, every_nth
+    from dan_core.pipeline.sources import ImageSource, open_source
+    from dan_core.pipeline.timeline import TimelineWriter, check_writable
+
+    if args.every < 1:
+        raise DanFerError("--every must be at least 1")
+    # outputs first: a typo in a folder name must not cost a whole run
+    csv_path = check_writable(args.csv, force=args.force, what="CSV")
+    ann_path = check_writable(args.annotated, force=args.force, what="annotated output") if args.annotated else None
+    if ann_path is not None and ann_path.resolve() == csv_path.resolve():
+        raise DanFerError("--annotated and --csv name the same file")
+
+    source = open_source(args.input)
+    writer = annotated = None
+    interrupted = False
+    stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
+    frames = frames_with_faces = 0
+    try:
+        pipeline = Pipeline(config_from_args(args, source))
+        with pipeline:
+            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
+            single = isinstance(source, ImageSource) and source.frame_count == 1
+            out_fps = source.fps / args.every if not isinstance(source, ImageSource) else 1.0
+            meta = {
+                "source": str(args.input), "source_fps": source.fps, "fps": out_fps, "every": args.every,
+                "source_frames": source.frame_count, "live": source.is_live, **pipeline.describe(),
+            }
+            writer = TimelineWriter(csv_path, pipeline.class_names, meta=meta, force=args.force)
+            if ann_path is not None:
+                annotated = AnnotatedWriter(ann_path, out_fps, single_image=single)
+            total = -(-source.frame_count // args.every) if source.frame_count else None
+            t0 = time.perf_counter()
+            bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
+                       disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+            try:
+                for frame, result in pipeline.stream(every_nth(source, args.every), overlap=not args.no_overlap):
+                    writer.write(result)
+                    frames += 1
+                    frames_with_faces += bool(result.faces)
+                    for f in result.faces:
+                        stats["dominant"][f.face_id][f.dominant] += 1
+                        stats["first"].setdefault(f.face_id, result.time_s)
+                        stats["last"][f.face_id] = result.time_s
+                    if annotated is not None:
+                        annotated.write(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
+                                                     opacity=args.opacity, landmarks=args.landmarks))
+                    bar.update(1)
+                    if frames % 10 == 0:
+                        bar.set_postfix(faces=len(result.faces), refresh=False)
+            except KeyboardInterrupt:
+                interrupted = True  # keep everything written so far; the summary still follows
+            finally:
+                bar.close()
+            wall = time.perf_counter() - t0
+            summary = {
+                "input": str(args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
+                "frames": frames, "frames_with_faces": frames_with_faces, "frames_without_faces": frames - frames_with_faces,
+                "faces": len(stats["dominant"]), "rows": writer.rows, "seconds": round(wall, 2),
+                "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
+                "per_face": summarize(stats, pipeline.class_names),
+                "stopped_early": source.error, "interrupted": interrupted,
+                "skipped_images": getattr(source, "skipped", []),
+            }
+            writer.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted")})
+    finally:
+        if writer is not None:
+            writer.close()
+        if annotated is not None:
+            annotated.close()
+        source.close()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_summary(summary)
+    return 130 if interrupted else 0
+
+
+def print_summary(s: dict) -> None:
+    print(f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} fps, {s['backend']}, {s['model']})")
+    print(f"faces: {s['faces']} tracked; frames with a face: {s['frames_with_faces']}, without: {s['frames_without_faces']}")
+    for fid, face in s["per_face"].items():
+        shares = sorted(face["dominant_share"].items(), key=lambda kv: -kv[1])
+        text = ", ".join(f"{name} {share * 100:.0f}%" for name, share in shares[:4])
+        print(f"  face #{fid}: {face['frames']} frames, {face['first_s']:.1f}-{face['last_s']:.1f} s: {text}")
+    if s["stopped_early"]:
+        print(f"note: {s['stopped_early']}; all rows up to there are kept")
+    for msg in s["skipped_images"]:
+        print(f"skipped: {msg}")
+    if s["interrupted"]:
+        print("interrupted: rows written so far are kept")
+    print(f"timeline: {s['csv']} ({s['rows']} rows)" + (f"; annotated: {s['annotated']}" if s["annotated"] else ""))

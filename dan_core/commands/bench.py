@@ -1,0 +1,124 @@
+"""dan-fer bench: per-stage latency (median, p95) and end-to-end frames per second of the pipeline.
+
+The analysis loop is the one ``dan-fer analyze`` runs (landmarks of the next frame overlap the
+DAN batch of the current one, unless --no-overlap), without drawing or writing. Drawing is
+timed afterwards on the last frames. An image input is repeated as a video of --frames frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from dan_core.errors import DanFerError
+
+STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "latency", "interval")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dan_core.pipeline.options import add_pipeline_arguments
+
+    parser.add_argument("input", help="video file or image (an image is repeated as a video)")
+    parser.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
+    parser.add_argument("--warmup", type=int, default=10, help="frames run before measuring (default: 10)")
+    parser.add_argument("--width", type=int, default=0, help="resize frames to this width first (keeps the aspect ratio)")
+    parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
+    parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    add_pipeline_arguments(parser)
+
+
+def _frames(source, n: int, width: int):
+    """n frames from a source, looping a still image / rewinding a short video; optionally resized."""
+    import cv2
+
+    from dan_core.pipeline.sources import Frame, ImageSource
+
+    fps = source.fps if not isinstance(source, ImageSource) else 25.0
+    still = None
+    i = 0
+    while i < n:
+        produced = False
+        for frame in ([still] if still is not None else source):
+            img = frame.image_bgr
+            if width and img.shape[1] != width:
+                img = cv2.resize(img, (width, int(round(img.shape[0] * width / img.shape[1]))), interpolation=cv2.INTER_AREA)
+            if isinstance(source, ImageSource):
+                still = Frame(img, 0, 0.0)
+            yield Frame(img, i, i / fps)
+            produced = True
+            i += 1
+            if i >= n:
+                return
+        if not produced:
+            raise DanFerError(f"no frames in {source.name}")
+        if still is None:
+            source.seek(0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dan_core.pipeline import Pipeline
+    from dan_core.pipeline.draw import draw_results, parse_heatmap
+    from dan_core.pipeline.options import config_from_args
+    from dan_core.pipeline.sources import open_source
+
+    if args.frames < 1:
+        raise DanFerError("--frames must be at least 1")
+    source = open_source(args.input)
+    try:
+        config = config_from_args(args, source)
+        config.mode = "video"  # an image is benchmarked as a video of itself
+        with Pipeline(config) as pipeline:
+            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
+            samples: dict[str, list[float]] = {k: [] for k in STAGES}
+            faces: list[int] = []
+            keep: list = []
+            n_total = args.warmup + args.frames
+            t_start = None
+            for frame, result in pipeline.stream(_frames(source, n_total, args.width), overlap=not args.no_overlap):
+                if frame.index == args.warmup:
+                    t_start = time.perf_counter()
+                if frame.index < args.warmup:
+                    continue
+                for k in ("decode", "landmarks", "align", "infer", "track", "latency"):
+                    samples[k].append(result.timings.get(k, 0.0))
+                if frame.index > args.warmup:
+                    samples["interval"].append(result.timings["total"])
+                faces.append(len(result.faces))
+                keep.append((frame.image_bgr, result))
+                if len(keep) > 60:
+                    keep.pop(0)
+            wall = time.perf_counter() - t_start if t_start is not None else 0.0
+            for img, result in keep:
+                t0 = time.perf_counter()
+                draw_results(img, result, pipeline.class_names, heatmap=heatmap)
+                samples["draw"].append((time.perf_counter() - t0) * 1000.0)
+            frame_size = keep[-1][1].frame_size if keep else (0, 0)
+            backend = pipeline.backend
+    finally:
+        source.close()
+
+    measured = len(faces)
+    report = {
+        "input": str(args.input), "frames": measured, "frame_size": list(frame_size),
+        "faces_per_frame": round(float(np.mean(faces)), 2) if faces else 0.0,
+        "fps": round(measured / wall, 2) if wall > 0 else 0.0,
+        "backend": backend, "overlap": not args.no_overlap, "threads": args.threads, "cpu_count": os.cpu_count(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "stages_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
+                      for k, v in samples.items() if v},
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['input']}: {measured} frames {frame_size[0]}x{frame_size[1]}, {report['faces_per_frame']} faces/frame, "
+          f"{backend}, overlap {'on' if report['overlap'] else 'off'}, load average {report['load_avg']}")
+    print(f"{'stage':<10} {'median ms':>10} {'p95 ms':>10}")
+    notes = {"latency": "  (frame read -> result)", "interval": "  (between results = 1/fps)", "draw": "  (not in fps)"}
+    for k, v in report["stages_ms"].items():
+        print(f"{k:<10} {v['median']:>10.2f} {v['p95']:>10.2f}{notes.get(k, '')}")
+    print(f"end to end: {report['fps']:.1f} frames/s without drawing")
+    return 0

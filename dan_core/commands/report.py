@@ -1,0 +1,110 @@
+"""dan-fer report: a timeline CSV as a picture, probability per class over time, one panel per face."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from dan_core.errors import DanFerError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("timeline", help="timeline CSV written by `dan-fer analyze` (or the app)")
+    parser.add_argument("--out", required=True, help="picture to write (.png, .pdf, .svg)")
+    parser.add_argument("--max-faces", type=int, default=6, help="most faces to draw, longest tracks first (default: 6)")
+    parser.add_argument("--min-frames", type=int, default=3, help="leave out faces seen in fewer frames (default: 3)")
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def _segments(t: np.ndarray, gap: float) -> list[slice]:
+    """Runs of consecutive samples; a pause longer than ``gap`` (the face was not seen) starts a new run."""
+    if len(t) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(t) > gap) + 1
+    edges = [0, *breaks.tolist(), len(t)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Path, *, max_faces: int = 6,
+           min_frames: int = 3) -> list[int]:
+    """Draw the report; returns the face IDs drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from dan_core.pipeline.draw import class_colors
+
+    colors = {k: (r / 255, g / 255, b / 255) for k, (b, g, r) in class_colors(classes).items()}  # BGR -> RGB
+    ids, counts = np.unique(cols["face_id"], return_counts=True)
+    order = [int(i) for i, c in sorted(zip(ids, counts, strict=True), key=lambda ic: -ic[1]) if c >= min_frames][:max_faces]
+    order.sort()
+    if not order:
+        raise DanFerError("the timeline has no face seen in enough frames to draw (see --min-frames)")
+    t_all = cols["time_s"]
+    dt = np.median(np.diff(np.unique(t_all))) if len(np.unique(t_all)) > 1 else 1.0
+    t0, t1 = float(t_all.min()), float(t_all.max())
+    fig_h = 1.4 + 2.0 * len(order)
+    fig, axes = plt.subplots(len(order), 2, figsize=(12, fig_h), squeeze=False,
+                             gridspec_kw={"width_ratios": [5, 1.1], "wspace": 0.05})
+    for row, fid in enumerate(order):
+        ax, bx = axes[row]
+        m = cols["face_id"] == fid
+        t = cols["time_s"][m]
+        p = np.stack([cols[c][m] for c in classes])  # (C, T)
+        for seg in _segments(t, 2.5 * dt):
+            ts = t[seg] if seg.stop - seg.start > 1 else np.array([t[seg][0] - dt / 2, t[seg][0] + dt / 2])
+            ps = p[:, seg] if seg.stop - seg.start > 1 else np.repeat(p[:, seg], 2, axis=1)
+            ax.stackplot(ts, ps, colors=[colors[c] for c in classes], linewidth=0)
+        ax.set_xlim(t0, max(t1, t0 + dt))
+        ax.set_ylim(0, 1)
+        ax.set_yticks([0, 0.5, 1])
+        ax.set_ylabel(f"face #{fid}\nprobability")
+        ax.grid(axis="x", alpha=0.3)
+        if row < len(order) - 1:
+            ax.tick_params(labelbottom=False)
+        # share of frames where each class was the dominant one
+        dom = cols["dominant"][m]
+        share = np.array([(dom == c).mean() for c in classes])
+        bx.barh(range(len(classes)), share, color=[colors[c] for c in classes])
+        bx.set_yticks(range(len(classes)))
+        bx.set_yticklabels(classes, fontsize=8)
+        bx.yaxis.tick_right()
+        bx.invert_yaxis()
+        bx.set_xlim(0, 1)
+        bx.set_xticks([0, 0.5, 1])
+        bx.set_xticklabels(["0", "50%", "100%"], fontsize=8)
+        if row == 0:
+            bx.set_title("dominant share", fontsize=9)
+    axes[-1][0].set_xlabel("time (s)")
+    source = Path(str(meta.get("source", ""))).name or "timeline"
+    model = meta.get("model_name") or Path(str(meta.get("model", ""))).name
+    title = f"{source}: expression probabilities over time"
+    if model:
+        title += f"  (model {model})"
+    fig.suptitle(title, fontsize=11, x=0.02, ha="left")
+    fig.legend(handles=[Patch(color=colors[c], label=c) for c in classes], loc="lower center", ncol=len(classes),
+               fontsize=8, frameon=False, bbox_to_anchor=(0.45, 0.0))
+    fig.subplots_adjust(left=0.07, right=0.9, top=1 - 0.45 / fig_h, bottom=0.85 / fig_h, hspace=0.12)
+    try:
+        fig.savefig(out, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise DanFerError(f"cannot write {out}: {exc}") from exc
+    finally:
+        plt.close(fig)
+    return order
+
+
+def run(args: argparse.Namespace) -> int:
+    from dan_core.pipeline.timeline import check_writable, read_timeline
+
+    out = check_writable(args.out, force=args.force, what="report")
+    classes, cols, meta = read_timeline(args.timeline)
+    if len(cols["time_s"]) == 0:
+        raise DanFerError(f"{args.timeline} has no rows (no face was found)")
+    drawn = render(classes, cols, meta, out, max_faces=args.max_faces, min_frames=args.min_frames)
+    print(f"wrote {out} ({len(drawn)} face{'s' if len(drawn) != 1 else ''}, {len(cols['time_s'])} rows)")
+    return 0

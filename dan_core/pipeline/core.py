@@ -1,0 +1,271 @@
+"""The per-frame pipeline: landmarks -> alignment -> one batched DAN call -> tracking, smoothing.
+
+``Pipeline.process`` runs one frame start to end. It is also two halves, so that callers can
+overlap them: ``detect`` (landmarks + alignment, MediaPipe's work) and ``classify`` (the DAN
+batch, tracking and smoothing, ONNX Runtime's work). ``Pipeline.stream`` runs ``detect`` for the
+next frame in a thread while the current frame is classified: both runtimes release the GIL.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dan_core.errors import DanFerError
+from dan_core.paths import default_model_path
+from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_model_input
+from dan_core.pipeline.backends import make_backend, model_info
+from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
+from dan_core.pipeline.tracking import Tracker
+
+
+@dataclass
+class PipelineConfig:
+    model: str | None = None  # .onnx (or .pt for the torch backend); None -> default_model_path()
+    landmarker: str | None = None  # None -> $DAN_FER_LANDMARKER, per-user cache, download
+    backend: str = "auto"  # auto|cuda|cpu|torch
+    max_faces: int = 4
+    smoothing: float = 0.0  # EMA factor per track in [0, 1); 0 = off (analysis), the app uses ~0.6
+    max_missed: int = 10  # frames a track may go unseen before it ends
+    mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills)
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default (one per core)
+    min_confidence: float = 0.5  # MediaPipe detection / presence / tracking confidence
+
+
+@dataclass
+class FaceResult:
+    face_id: int
+    box: tuple[int, int, int, int]  # x, y, w, h in frame pixels
+    landmarks: np.ndarray  # (478, 2) float32 frame pixels
+    probs: np.ndarray  # (C,) float32 (smoothed when smoothing is on)
+    dominant: str
+    confidence: float
+    attention: np.ndarray  # (K, h, w) float32 raw per-head maps
+    matrix: np.ndarray  # (2, 3) float32 frame -> aligned crop
+    crop: np.ndarray  # (S, S, 3) uint8 BGR aligned face as fed to the model
+
+
+@dataclass
+class FrameResult:
+    index: int
+    time_s: float
+    frame_size: tuple[int, int]  # (w, h)
+    faces: list[FaceResult]
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage
+
+
+@dataclass
+class Detections:
+    """The first half of a frame's work: what ``detect`` hands to ``classify``."""
+
+    index: int
+    time_s: float
+    frame_size: tuple[int, int]
+    landmarks: list[np.ndarray]
+    boxes: list[tuple[int, int, int, int]]
+    matrices: list[np.ndarray]
+    crops: list[np.ndarray]
+    timings: dict[str, float]
+
+
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """BGR, BGRA or grey (H, W) / (H, W, 1) uint8 -> BGR uint8; 16-bit images are scaled down."""
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
+        raise DanFerError(f"not an image frame: {getattr(frame, 'shape', type(frame).__name__)}")
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return cv2.cvtColor(frame.reshape(frame.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.shape[2] != 3:
+        raise DanFerError(f"frames need 1, 3 or 4 channels, got {frame.shape[2]}")
+    return frame
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class Pipeline:
+    """Context manager; ``close()`` closes the landmarker."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config = config or PipelineConfig()
+        if not 0.0 <= config.smoothing < 1.0:
+            raise DanFerError(f"smoothing must be in [0, 1), got {config.smoothing}")
+        if config.max_faces < 1:
+            raise DanFerError(f"max_faces must be at least 1, got {config.max_faces}")
+        model_path = Path(config.model) if config.model else default_model_path()
+        self.model_path = model_path
+        self._backend = make_backend(model_path, config.backend, threads=config.threads)
+        self.backend: str = self._backend.name
+        self.meta = self._backend.meta
+        self.class_names, self.input_size, self.color, self.num_heads = model_info(self.meta)
+        self.model_name: str = model_path.name
+        self.template, self.template_source = template_for(self.meta, self.input_size)
+        self.aligner = Aligner(self.template, self.input_size, source_size=source_size_for(self.meta))
+        self.landmarker_path = resolve_landmarker(config.landmarker)
+        self._landmarks = FaceLandmarks(self.landmarker_path, max_faces=config.max_faces, mode=config.mode,
+                                        min_confidence=config.min_confidence)
+        self.tracker = Tracker(max_missed=config.max_missed)
+        self._lock = threading.Lock()
+        self._count = 0
+
+    # ------------------------------------------------------------------ the two halves
+    def detect(self, frame: np.ndarray, time_s: float, *, index: int | None = None) -> Detections:
+        """Landmarks and aligned crops of one frame (thread: MediaPipe's)."""
+        t0 = time.perf_counter()
+        bgr = as_bgr(frame)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        timings = {"convert": _ms(t0)}
+        t0 = time.perf_counter()
+        faces = self._landmarks.detect(rgb, time_s)
+        timings["landmarks"] = _ms(t0)
+        t0 = time.perf_counter()
+        matrices, crops = [], []
+        for f in faces:
+            m, crop = self.aligner(bgr, five_points(f.landmarks))
+            matrices.append(m)
+            crops.append(crop)
+        timings["align"] = _ms(t0)
+        if index is None:
+            index = self._count
+        self._count = index + 1
+        h, w = bgr.shape[:2]
+        return Detections(index, float(time_s), (w, h), [f.landmarks for f in faces], [f.box for f in faces],
+                          matrices, crops, timings)
+
+    def classify(self, det: Detections) -> FrameResult:
+        """One DAN batch for all faces of a frame, then tracking and smoothing (thread: the caller's)."""
+        timings = dict(det.timings)
+        faces: list[FaceResult] = []
+        t0 = time.perf_counter()
+        if det.crops:
+            probs, attention = self._backend.run(to_model_input(det.crops, self.color))
+        timings["infer"] = _ms(t0)
+        t0 = time.perf_counter()
+        ids = self.tracker.update(det.boxes)
+        for i, face_id in enumerate(ids):
+            p = self.tracker.smooth(face_id, probs[i], self.config.smoothing)
+            k = int(np.argmax(p))
+            faces.append(FaceResult(face_id, tuple(int(v) for v in det.boxes[i]), det.landmarks[i], p,  # type: ignore[arg-type]
+                                    self.class_names[k], float(p[k]), attention[i], det.matrices[i], det.crops[i]))
+        timings["track"] = _ms(t0)
+        return FrameResult(det.index, det.time_s, det.frame_size, faces, timings)
+
+    # ------------------------------------------------------------------ whole frames
+    def process(self, frame_bgr: np.ndarray, time_s: float, *, index: int | None = None) -> FrameResult:
+        """One frame start to end. Safe to call from one thread at a time."""
+        with self._lock:
+            t0 = time.perf_counter()
+            result = self.classify(self.detect(frame_bgr, time_s, index=index))
+            result.timings["total"] = _ms(t0)
+            return result
+
+    def stream(self, frames: Iterable, *, overlap: bool = True, depth: int = 1) -> Iterator[tuple[object, FrameResult]]:
+        """(frame, result) for each item of ``frames`` (objects with image_bgr, index, time_s, e.g. sources.Frame).
+
+        With ``overlap`` the decoding and landmarks of the next frames run in a worker thread
+        while the current frame is classified. Results come out in order. ``timings`` gains
+        ``decode`` (reading the frame), ``total`` (wall time between consecutive results) and
+        ``latency`` (from reading the frame to its result).
+        """
+        if not overlap:
+            it = iter(frames)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    return
+                decode = _ms(t0)
+                with self._lock:
+                    result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
+                result.timings["decode"] = decode
+                result.timings["total"] = result.timings["latency"] = _ms(t0)
+                yield frame, result
+            return
+
+        q: queue.Queue = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        done = object()
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def worker() -> None:
+            it = iter(frames)
+            try:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    try:
+                        frame = next(it)
+                    except StopIteration:
+                        break
+                    decode = _ms(t0)
+                    det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
+                    det.timings["decode"] = decode
+                    if not put((frame, det, t0)):
+                        return
+                put(done)
+            except BaseException as exc:  # reported in the consuming thread, never lost
+                put(exc)
+
+        thread = threading.Thread(target=worker, name="dan-fer-detect", daemon=True)
+        with self._lock:
+            thread.start()
+            try:
+                last = time.perf_counter()
+                while True:
+                    item = q.get()
+                    if item is done:
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    frame, det, started = item
+                    result = self.classify(det)
+                    now = time.perf_counter()
+                    result.timings["total"] = (now - last) * 1000.0
+                    result.timings["latency"] = (now - started) * 1000.0
+                    last = now
+                    yield frame, result
+            finally:
+                stop.set()
+                thread.join(timeout=5)
+
+    def reset(self) -> None:
+        """Start new tracks (e.g. after a seek); IDs are still never reused."""
+        self.tracker.reset()
+
+    def close(self) -> None:
+        self._landmarks.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "model": str(self.model_path), "model_name": self.model_name, "backend": self.backend,
+            "class_names": list(self.class_names), "input_size": self.input_size, "color": self.color,
+            "num_heads": self.num_heads, "template_source": self.template_source,
+            "landmarker": str(self.landmarker_path), "train_dataset": self.meta.get("train_dataset", ""),
+        }

@@ -1,0 +1,219 @@
+"""Drawing results onto frames with OpenCV, shared by ``dan-fer analyze`` and the desktop app.
+
+Heatmaps: a head's raw attention map (h x w, e.g. 4 x 4) is min-max normalised, upsampled to the
+aligned crop (S x S) and warped back into the frame with the inverse of the alignment transform,
+so it lies on the face the model saw, rotation included. ``fused`` is the mean over heads.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+
+import cv2
+import numpy as np
+
+from dan_core.errors import DanFerError
+
+BGR = tuple[int, int, int]
+COLORMAP = cv2.COLORMAP_JET
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+# Fixed colours for the usual expression names (BGR), so a class looks the same in every view.
+KNOWN_COLORS: dict[str, BGR] = {
+    "neutral": (190, 190, 190),
+    "happiness": (0, 215, 255), "happy": (0, 215, 255),
+    "surprise": (0, 140, 255), "surprised": (0, 140, 255),
+    "sadness": (220, 120, 40), "sad": (220, 120, 40),
+    "anger": (40, 40, 230), "angry": (40, 40, 230),
+    "disgust": (60, 170, 60), "disgusted": (60, 170, 60),
+    "fear": (180, 80, 170), "fearful": (180, 80, 170),
+    "contempt": (150, 150, 30),
+}
+
+
+def class_colors(class_names) -> dict[str, BGR]:
+    """BGR colour per class name; unknown names get a stable colour from a hash of the name."""
+    out = {}
+    for name in class_names:
+        key = str(name).lower()
+        if key in KNOWN_COLORS:
+            out[name] = KNOWN_COLORS[key]
+        else:
+            hue = int(hashlib.md5(key.encode()).hexdigest()[:4], 16) / 0xFFFF
+            r, g, b = colorsys.hsv_to_rgb(hue, 0.65, 0.95)
+            out[name] = (int(b * 255), int(g * 255), int(r * 255))
+    return out
+
+
+# ----------------------------------------------------------------------------- heatmaps
+def heatmap_modes(num_heads: int) -> list[str]:
+    return ["fused", "off", "all"] + [f"head{i + 1}" for i in range(num_heads)]
+
+
+def parse_heatmap(mode: str, num_heads: int) -> str:
+    mode = (mode or "off").lower()
+    if mode not in heatmap_modes(num_heads):
+        raise DanFerError(f"unknown heatmap {mode!r}: use fused, off, all or head1..head{num_heads}")
+    return mode
+
+
+def select_map(attention: np.ndarray, mode: str) -> np.ndarray:
+    """(K, h, w) raw maps -> one (h, w) map: 'fused' (mean over heads) or 'headN' (1-based)."""
+    if mode in ("fused", "all"):
+        return attention.mean(axis=0)
+    k = int(mode[4:]) - 1
+    if not 0 <= k < attention.shape[0]:
+        raise DanFerError(f"heatmap {mode}: the model has {attention.shape[0]} heads")
+    return attention[k]
+
+
+def normalized_map(att: np.ndarray, size: int) -> np.ndarray:
+    """(h, w) raw map -> (size, size) float32 in [0, 1] (min-max, then bicubic upsampling)."""
+    att = np.asarray(att, np.float32)
+    lo, hi = float(att.min()), float(att.max())
+    norm = (att - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(att)
+    return np.clip(cv2.resize(norm, (size, size), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+
+
+def heatmap_image(attention: np.ndarray, size: int, *, mode: str = "fused") -> np.ndarray:
+    """A colour (size, size, 3) BGR heatmap of one head, the fused map, or an (h, w) map given directly."""
+    att = attention if attention.ndim == 2 else select_map(attention, mode)
+    return cv2.applyColorMap((normalized_map(att, size) * 255).astype(np.uint8), COLORMAP)
+
+
+def soft_window(size: int, edge: float = 0.12) -> np.ndarray:
+    """(size, size) float32: 1 inside, fading to 0 over the outer ``edge`` of the crop (no hard square edge)."""
+    ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / max(edge * size, 1.0), 0.0, 1.0)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * ramp)  # smooth step
+    return np.outer(ramp, ramp).astype(np.float32)
+
+
+def warp_to_frame(values: np.ndarray, matrix: np.ndarray, frame_size: tuple[int, int]):
+    """Warp a (S, S) crop-space map into the frame. Returns ((x0, y0, x1, y1), map, mask) or None when off-frame."""
+    w, h = frame_size
+    s = values.shape[0]
+    inv = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float32) @ inv.T  # (4, 2) frame pixels
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    m = matrix.astype(np.float64).copy()
+    m[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # ROI pixel -> crop pixel
+    both = np.dstack([values.astype(np.float32), soft_window(s)])  # (S, S, 2)
+    out = cv2.warpAffine(both, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return (x0, y0, x1, y1), out[:, :, 0], out[:, :, 1]
+
+
+def blend_heatmap(frame: np.ndarray, attention: np.ndarray, matrix: np.ndarray, size: int, *, mode: str = "fused",
+                  opacity: float = 0.5) -> None:
+    """Blend one face's heatmap into ``frame`` in place; stronger attention is drawn more opaque."""
+    values = normalized_map(select_map(attention, mode), size)
+    warped = warp_to_frame(values, matrix, (frame.shape[1], frame.shape[0]))
+    if warped is None:
+        return
+    (x0, y0, x1, y1), vmap, mask = warped
+    colour = cv2.applyColorMap((np.clip(vmap, 0, 1) * 255).astype(np.uint8), COLORMAP).astype(np.float32)
+    alpha = (opacity * mask * (0.35 + 0.65 * vmap))[:, :, None]
+    roi = frame[y0:y1, x0:x1].astype(np.float32)
+    frame[y0:y1, x0:x1] = (roi * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- text and bars
+def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color: BGR, thickness: int = 1) -> None:
+    cv2.putText(img, text, org, FONT, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
+
+
+def _panel(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float = 0.55) -> None:
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 > x0 and y1 > y0:
+        img[y0:y1, x0:x1] = (img[y0:y1, x0:x1] * (1 - alpha)).astype(np.uint8)
+
+
+def _ui_scale(frame_h: int) -> float:
+    return float(np.clip(frame_h / 720.0, 0.75, 2.0))
+
+
+def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict[str, BGR], anchor_box, *, scale: float) -> None:
+    """A small panel of one bar per class beside the face box (right side, or left when there is no room)."""
+    h, w = img.shape[:2]
+    row = max(int(16 * scale), 9)
+    font = 0.42 * scale
+    label_w = int(max(cv2.getTextSize(str(n), FONT, font, 1)[0][0] for n in class_names)) + 6
+    bar_w = int(70 * scale)
+    pw, ph = label_w + bar_w + 12 + int(34 * scale), row * len(class_names) + 8
+    x, y, bw, bh = anchor_box
+    px = x + bw + 6 if x + bw + 6 + pw <= w else max(x - 6 - pw, 0)
+    py = int(np.clip(y, 0, max(h - ph, 0)))
+    _panel(img, px, py, px + pw, py + ph)
+    for i, name in enumerate(class_names):
+        ty = py + 4 + row * i
+        p = float(probs[i])
+        _text(img, str(name), (px + 4, ty + row - 4), font, (235, 235, 235))
+        bx = px + 4 + label_w
+        cv2.rectangle(img, (bx, ty + 3), (bx + bar_w, ty + row - 3), (90, 90, 90), 1)
+        cv2.rectangle(img, (bx, ty + 3), (bx + int(round(bar_w * p)), ty + row - 3), colors[name], -1)
+        _text(img, f"{p * 100:3.0f}%", (bx + bar_w + 4, ty + row - 4), font, (235, 235, 235))
+
+
+def draw_head_thumbnails(img: np.ndarray, face, box, *, opacity: float, scale: float) -> None:
+    """One small crop per head with that head's heatmap, in a row under (or over) the face box."""
+    h, w = img.shape[:2]
+    k = face.attention.shape[0]
+    x, y, bw, bh = box
+    t = int(np.clip(bw / k, 36 * scale, 96 * scale))
+    total = k * t + (k - 1) * 2
+    tx = int(np.clip(x, 0, max(w - total, 0)))
+    ty = y + bh + int(24 * scale) if y + bh + int(24 * scale) + t <= h else max(y - t - int(28 * scale), 0)
+    crop = face.crop
+    for i in range(k):
+        thumb = cv2.resize(crop, (t, t), interpolation=cv2.INTER_AREA)
+        heat = heatmap_image(face.attention[i], t)
+        thumb = cv2.addWeighted(thumb, 1 - opacity, heat, opacity, 0)
+        x0 = tx + i * (t + 2)
+        if x0 + t > w or ty + t > h:
+            break
+        img[ty:ty + t, x0:x0 + t] = thumb
+        _text(img, f"h{i + 1}", (x0 + 2, ty + int(12 * scale) + 2), 0.4 * scale, (255, 255, 255))
+
+
+def draw_results(frame_bgr: np.ndarray, result, class_names, *, heatmap: str = "fused", opacity: float = 0.5,
+                 landmarks: bool = False, selected_id: int | None = None, bars: bool = True) -> np.ndarray:
+    """A new annotated BGR frame: heatmaps, boxes, IDs, labels and probability bars of ``result``."""
+    from dan_core.pipeline.core import as_bgr
+
+    img = as_bgr(frame_bgr).copy()
+    colors = class_colors(class_names)
+    scale = _ui_scale(img.shape[0])
+    heads = result.faces[0].attention.shape[0] if result.faces else 1
+    mode = parse_heatmap(heatmap, heads)
+    size = result.faces[0].crop.shape[0] if result.faces else 0
+    if mode != "off":
+        for face in result.faces:
+            blend_heatmap(img, face.attention, face.matrix, size, mode="fused" if mode == "all" else mode, opacity=opacity)
+    for face in result.faces:
+        color = colors.get(face.dominant, (255, 255, 255))
+        x, y, bw, bh = face.box
+        selected = selected_id is not None and face.face_id == selected_id
+        thick = max(int(round(2 * scale)), 1) + (2 if selected else 0)
+        if landmarks:
+            pts = np.round(face.landmarks).astype(int)
+            ok = (pts[:, 0] >= 0) & (pts[:, 0] < img.shape[1]) & (pts[:, 1] >= 0) & (pts[:, 1] < img.shape[0])
+            img[pts[ok, 1], pts[ok, 0]] = (255, 255, 200)
+        cv2.rectangle(img, (x, y), (x + bw, y + bh), color, thick, cv2.LINE_AA)
+        label = f"#{face.face_id} {face.dominant} {face.confidence * 100:.0f}%"
+        font = 0.55 * scale
+        (tw, th), base = cv2.getTextSize(label, FONT, font, 1)
+        ly = y - 6 if y - th - base - 6 >= 0 else y + bh + th + 6
+        _panel(img, x - 1, ly - th - 4, x + tw + 6, ly + base + 1, alpha=0.6)
+        _text(img, label, (x + 2, ly), font, color)
+        if bars:
+            draw_prob_bars(img, face.probs, class_names, colors, face.box, scale=scale)
+        if mode == "all":
+            draw_head_thumbnails(img, face, face.box, opacity=opacity, scale=scale)
+    return img

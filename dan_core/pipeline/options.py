@@ -1,0 +1,50 @@
+"""Command-line options shared by the commands that run the pipeline (analyze, bench)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.core import PipelineConfig
+from dan_core.pipeline.sources import Frame, FrameSource, ImageSource, VideoSource
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float = 0.0) -> None:
+    g = parser.add_argument_group("pipeline")
+    g.add_argument("--model", default=None, help="DAN model (.onnx, or .pt with --backend torch); default: the one in models/ "
+                   "or $DAN_FER_MODEL")
+    g.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task; default: $DAN_FER_LANDMARKER, "
+                   "the per-user cache, else a verified download")
+    g.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="inference backend (default: auto = CUDA if really usable)")
+    g.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")
+    g.add_argument("--smoothing", type=float, default=smoothing,
+                   help=f"EMA factor per face in [0, 1), 0 = off (default: {smoothing})")
+    g.add_argument("--max-missed", type=int, default=10, help="frames a face may be unseen before its ID ends (default: 10)")
+    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: 0 = one per core)")
+    g.add_argument("--no-overlap", action="store_true", help="run landmarks and DAN one after the other (no worker thread)")
+
+
+def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineConfig:
+    return PipelineConfig(
+        model=args.model, landmarker=args.landmarker, backend=args.backend, max_faces=args.max_faces,
+        smoothing=args.smoothing, max_missed=args.max_missed, threads=args.threads,
+        mode="image" if isinstance(source, ImageSource) else "video",
+    )
+
+
+def every_nth(source: FrameSource, every: int) -> Iterator[Frame]:
+    """Frames 0, N, 2N, ... of a source; videos skip the others without decoding them."""
+    if every <= 1:
+        yield from source
+        return
+    if isinstance(source, VideoSource):
+        it = iter(source)
+        for frame in it:
+            yield frame
+            source.skip(every - 1)
+        return
+    for frame in source:
+        if frame.index % every == 0:
+            yield frame

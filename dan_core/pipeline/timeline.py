@@ -1,0 +1,189 @@
+"""The emotion timeline: one CSV row per face per processed frame, plus a JSON sidecar.
+
+Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence.
+Rows are written as whole lines in one unbuffered write per flush, at least once a second (a
+timer thread flushes even when no frame arrives), so a crash or ``kill -9`` loses at most the
+last second and never leaves half a line. The sidecar ``<csv>.json`` holds the model, class
+names, source, start time, fps and software version; it is rewritten with the totals on close.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from dan_core import __version__
+from dan_core.errors import DanFerError
+
+FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
+
+
+def sidecar_path(csv_path: str | os.PathLike) -> Path:
+    p = Path(csv_path)
+    return p.with_name(p.name + ".json")
+
+
+def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output") -> Path:
+    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise DanFerError(f"{what} folder does not exist: {parent}")
+    if not parent.is_dir():
+        raise DanFerError(f"{what} folder is not a folder: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DanFerError(f"{what} folder is not writable: {parent}")
+    if path.exists() and not force:
+        raise DanFerError(f"{path} exists; pass --force to overwrite it")
+    if path.is_dir():
+        raise DanFerError(f"{what} path is a folder: {path}")
+    return path
+
+
+class TimelineWriter:
+    def __init__(self, path: str | os.PathLike, class_names, *, meta: dict | None = None, force: bool = False,
+                 flush_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.class_names = tuple(class_names)
+        self.meta_path = sidecar_path(self.path)
+        check_writable(self.path, force=force, what="CSV")
+        if self.meta_path.exists() and not force:
+            raise DanFerError(f"{self.meta_path} exists; pass --force to overwrite it")
+        try:
+            self._f = open(self.path, "wb" if force else "xb", buffering=0)
+        except FileExistsError as exc:
+            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
+        except OSError as exc:
+            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self.rows = 0
+        self.frames = 0
+        self.started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        self.meta = {
+            "csv": self.path.name, "software": "dan-fer", "version": __version__, "started": self.started,
+            "class_names": list(self.class_names), **(meta or {}),
+        }
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._closed = False
+        self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+        self._write_meta()
+        self._interval = flush_interval
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._flush_loop, name="timeline-flush", daemon=True)
+        self._timer.start()
+
+    @staticmethod
+    def _line(fields: list) -> str:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(fields)
+        return buf.getvalue()
+
+    def _write_lines(self, lines: list[str]) -> None:
+        data = "".join(lines).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            n = self._f.write(view)  # one write(2) per flush; loops only on a short write
+            view = view[n or 0:]
+
+    def _write_meta(self, **extra) -> None:
+        self.meta.update(extra)
+        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.meta, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, self.meta_path)
+        except OSError as exc:
+            raise DanFerError(f"cannot write {self.meta_path}: {exc.strerror or exc}") from exc
+
+    def write(self, result) -> None:
+        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later)."""
+        lines = []
+        for f in result.faces:
+            x, y, w, h = f.box
+            probs = [f"{float(p):.4f}" for p in np.asarray(f.probs).ravel()]
+            lines.append(self._line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
+                                     f"{f.confidence:.4f}"]))
+        with self._lock:
+            if self._closed:
+                raise DanFerError(f"{self.path} is closed")
+            self._pending.extend(lines)
+            self.rows += len(lines)
+            self.frames += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending and not self._closed:
+                lines, self._pending = self._pending, []
+                try:
+                    self._write_lines(lines)
+                except OSError as exc:  # disk full, removed drive: say so once, in the caller's thread
+                    raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._interval / 2):
+            try:
+                self.flush()
+            except DanFerError:
+                return
+
+    def close(self, **summary) -> None:
+        """Flush, close, and store the totals (plus any ``summary`` keys) in the sidecar."""
+        if self._closed:
+            return
+        self._stop.set()
+        self._timer.join(timeout=2)
+        self.flush()
+        with self._lock:
+            self._closed = True
+            self._f.close()
+        self._write_meta(rows=self.rows, frames_written=self.frames,
+                         finished=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"), **summary)
+
+    def __enter__(self) -> TimelineWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:
+    """(class_names, columns, sidecar meta) of a timeline CSV; an incomplete last line is ignored."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DanFerError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (not UTF-8 text)") from exc
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]  # cut off by a crash
+    rows = list(csv.reader(lines))
+    if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {', '.join(rows[0][:8]) if rows else 'empty'})")
+    header = rows[0]
+    classes = header[len(FIXED_COLUMNS):-2]
+    body = [r for r in rows[1:] if len(r) == len(header)]
+    cols: dict[str, np.ndarray] = {}
+    for i, name in enumerate(header):
+        vals = [r[i] for r in body]
+        if name in ("frame", "face_id", "x", "y", "w", "h"):
+            cols[name] = np.array(vals, dtype=np.int64)
+        elif name == "dominant":
+            cols[name] = np.array(vals, dtype=object)
+        else:
+            cols[name] = np.array(vals, dtype=np.float64)
+    meta: dict = {}
+    side = sidecar_path(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+    return classes, cols, meta
