@@ -77,10 +77,12 @@ def _where_to_put_it(cached: Path) -> str:
             f"or pass --landmarker PATH, or set {ENV_VAR}")
 
 
-def download_landmarker(dest: Path, url: str = LANDMARKER_URL, sha256: str = LANDMARKER_SHA256) -> Path:
-    """Download to a temporary file beside ``dest``, check sha256, then move into place."""
+def download_landmarker(dest: Path, url: str | None = None, sha256: str | None = None) -> Path:
+    """Download (default: the official address) to a temporary file beside ``dest``, check sha256, move into place."""
     from tqdm import tqdm
 
+    url = url or LANDMARKER_URL
+    sha256 = sha256 or LANDMARKER_SHA256
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
