@@ -274,7 +274,7 @@ def load_image(path: Path, size: int) -> np.ndarray:
             im = im.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.BILINEAR)
-            return np.asarray(im, np.uint8)
+            return np.array(im, np.uint8)  # a writable copy
     except OSError as exc:
         raise DanFerError(f"cannot read image {path}: {exc}") from exc
 

@@ -67,8 +67,8 @@ def _halve_initializers(model_proto, min_elements: int = 16) -> None:
         if init.data_type != TensorProto.FLOAT:
             continue
         arr = numpy_helper.to_array(init)
-        if arr.size < min_elements:
-            continue
+        if arr.size < min_elements or np.abs(arr).max() >= np.finfo(np.float16).max:
+            continue  # tiny tensors and values beyond float16's range stay float32
         name = init.name
         half = numpy_helper.from_array(arr.astype(np.float16), name=f"{name}__fp16")
         init.CopyFrom(half)

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Samp
 from tqdm import tqdm
 
 from dan_core.augment import AugmentConfig, augment, to_float
-from dan_core.checkpoint import load_file
+from dan_core.checkpoint import load_file, load_model
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.errors import DanFerError
 from dan_core.losses import AffinityLoss, PartitionLoss, soft_cross_entropy
@@ -71,6 +71,7 @@ class TrainConfig:
     device: str = "auto"
     resume: str = ""  # a last.pt to continue from
     init: str = ""  # torchvision-named ResNet-18 weights for the backbone
+    weights: str = ""  # start from a whole dan-fer checkpoint (fine-tuning, e.g. at a larger size)
     limit_train: int = 0  # use only the first N training samples (smoke runs)
     limit_val: int = 0
     max_steps: int = 0  # stop each epoch after N steps (smoke runs)
@@ -335,6 +336,11 @@ def main(cfg: TrainConfig) -> dict:
     if cfg.init:
         ckpt = load_file(cfg.init)
         load_resnet18_weights(model.backbone, ckpt.get("state_dict", ckpt))
+    if cfg.weights:
+        start = load_model(cfg.weights)
+        if start.config.class_names != class_names or start.config.num_heads != cfg.num_heads:
+            raise DanFerError(f"{cfg.weights} has other classes or heads than this run")
+        model.load_state_dict(start.state_dict())
     affinity = AffinityLoss(len(class_names), model_cfg.feat_dim)
     partition = PartitionLoss()
     model.to(device)
@@ -425,6 +431,7 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
     g.add_argument("--color", default=d.color, choices=("rgb", "gray"))
     g.add_argument("--num-heads", type=int, default=d.num_heads)
     g.add_argument("--init", default="", help="torchvision-named ResNet-18 weights (ImageNet, MS-Celeb-1M)")
+    g.add_argument("--weights", default="", help="start from a dan-fer checkpoint (EMA weights when present)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -471,7 +478,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         ckpt = load_file(args.resume)
         cfg = TrainConfig.from_dict(ckpt["train_config"])
         cfg.resume, cfg.device, cfg.workers = args.resume, args.device, args.workers
-        cfg.epochs = max(cfg.epochs, args.epochs) if args.epochs != TrainConfig.epochs else cfg.epochs
+        cfg.out = str(Path(args.resume).parent)  # a resumed run goes on in its own folder
+        if args.epochs != TrainConfig.epochs and args.epochs != cfg.epochs:
+            if cfg.scheduler in ("onecycle", "cosine"):
+                raise DanFerError(f"a {cfg.scheduler} schedule was planned for {cfg.epochs} epochs and cannot be extended; "
+                                  "start a new run with --weights instead")
+            cfg.epochs = args.epochs
         return cfg
     aug = AugmentConfig(rotation=args.rotation, translate=args.translate, scale=(args.scale_min, args.scale_max),
                         affine_p=args.affine_p, erase_p=args.erase_p, brightness=args.brightness, contrast=args.contrast)
@@ -484,7 +496,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         balanced=args.balanced, affinity_weight=args.affinity_weight, partition_weight=args.partition_weight,
         ema=args.ema, tta_flip=not args.no_tta, low_res=args.low_res, low_res_epochs=args.low_res_epochs,
         augment=aug, amp=not args.no_amp, channels_last=not args.no_channels_last, compile=args.compile,
-        workers=args.workers, seed=args.seed, device=args.device, init=args.init, limit_train=args.limit_train,
+        workers=args.workers, seed=args.seed, device=args.device, init=args.init, weights=args.weights, limit_train=args.limit_train,
         limit_val=args.limit_val, max_steps=args.max_steps, threads=args.threads,
     )
 

@@ -1,0 +1,100 @@
+"""Benchmark DAN on this machine: training images/s and inference ms/face (torch, ONNX Runtime).
+
+    python -m dan_core.bench_model [--sizes 112 224] [--json]
+
+Prints a table; numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dan_core.augment import AugmentConfig, augment
+from dan_core.export import export_onnx
+from dan_core.losses import AffinityLoss, PartitionLoss
+from dan_core.model import DAN, DANConfig
+
+
+def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def bench_train(size: int, batch: int, steps: int, device: torch.device) -> float:
+    model = DAN(DANConfig(input_size=size)).to(device).train()
+    affinity = AffinityLoss(8).to(device)
+    opt = torch.optim.SGD(list(model.parameters()) + list(affinity.parameters()), lr=0.01, momentum=0.9)
+    images = torch.randint(0, 256, (batch, 1, 48, 48), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 8, (batch,), device=device)
+
+    def step() -> None:
+        out = model(augment(images, size, AugmentConfig()))
+        loss = torch.nn.functional.cross_entropy(out.logits, labels) + affinity(out.features, labels) + PartitionLoss()(out.heads)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    ms = _median_ms(step, steps, warmup=1)
+    return batch / (ms / 1000)
+
+
+def bench_infer(size: int, repeats: int) -> dict[str, float]:
+    import onnxruntime as ort
+
+    model = DAN(DANConfig(input_size=size)).eval()
+    x = torch.rand(1, 3, size, size)
+    with torch.inference_mode():
+        torch_ms = _median_ms(lambda: model(x), repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        export_onnx(model, path)
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        xn = x.numpy()
+        ort_ms = _median_ms(lambda: sess.run(None, {"faces": xn}), repeats)
+        x4 = np.random.rand(4, 3, size, size).astype(np.float32)
+        ort4_ms = _median_ms(lambda: sess.run(None, {"faces": x4}), max(repeats // 2, 3)) / 4
+    return {"torch_ms": torch_ms, "onnxruntime_ms": ort_ms, "onnxruntime_batch4_ms_per_face": ort4_ms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[112, 224])
+    p.add_argument("--train-batch", type=int, default=64)
+    p.add_argument("--train-steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    rows = []
+    for size in args.sizes:
+        row = {"size": size, "device": str(device), "threads": torch.get_num_threads(),
+               "train_images_per_s": bench_train(size, args.train_batch, args.train_steps, device)}
+        row.update(bench_infer(size, args.repeats))
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    header = f"{'size':>5} {'train img/s':>12} {'torch ms/face':>14} {'ORT ms/face':>12} {'ORT b4 ms/face':>15}"
+    print(f"{header}   ({device}, {rows[0]['threads']} threads)")
+    for r in rows:
+        print(f"{r['size']:>5} {r['train_images_per_s']:>12.1f} {r['torch_ms']:>14.1f} {r['onnxruntime_ms']:>12.1f} "
+              f"{r['onnxruntime_batch4_ms_per_face']:>15.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""dan-fer export: a checkpoint -> one self-contained ONNX file meeting the app's contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dan_core.checkpoint import load_model
+from dan_core.errors import DanFerError
+from dan_core.export import export_onnx
+
+
+def load_template(path: str) -> list[list[float]]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DanFerError(f"cannot read template {path}: {exc}") from exc
+    points = data["points"] if isinstance(data, dict) else data
+    if len(points) != 5 or any(len(p) != 2 for p in points):
+        raise DanFerError(f"{path}: a template is 5 [x, y] points")
+    return [[float(x), float(y)] for x, y in points]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="a dan-fer .pt checkpoint (EMA weights are used when present)")
+    p.add_argument("--out", required=True, help="output .onnx")
+    p.add_argument("--half", action="store_true", help="store weights as float16 (compute stays float32)")
+    p.add_argument("--template", help="alignment template JSON (5 points, normalised crop coordinates)")
+    p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.checkpoint, use_ema=not args.no_ema)
+    if args.template:
+        model.config.template = load_template(args.template)
+    rep = export_onnx(model, args.out, half=args.half)
+    if args.json:
+        print(json.dumps(rep.__dict__))
+    else:
+        print(f"wrote {rep.path} ({rep.bytes / 1e6:.1f} MB); ONNX Runtime vs torch: max |probs diff| {rep.max_abs_diff_probs:.2e}")
+    return 0

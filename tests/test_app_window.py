@@ -1,0 +1,339 @@
+"""The desktop app with pytest-qt, offscreen: real MediaPipe, real ONNX Runtime, the real video.
+
+Fake sources (a camera that is unplugged after a few frames, one that raises) are used only for
+the error paths a real device cannot produce on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from app.engine import Engine  # noqa: E402
+from app.state import AppSettings, heatmap_modes  # noqa: E402
+from app.window import MainWindow  # noqa: E402
+from dan_core.errors import DanFerError  # noqa: E402
+from dan_core.pipeline import landmarks as lmk  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+VIDEO = "pexels_WolfgangLanger_emotions.mp4"
+TIMEOUT = 60_000  # ms; the first frame waits for MediaPipe and ONNX Runtime to load on a busy 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch, tmp_path):
+    monkeypatch.setenv(lmk.NO_DOWNLOAD_ENV, "1")
+    monkeypatch.delenv(lmk.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory) -> Path:
+    """The shipped model when present, else a freshly exported (untrained) DAN with the same contract."""
+    from dan_core.paths import MODELS_DIR
+
+    shipped = sorted(MODELS_DIR.glob("*.onnx"))
+    if shipped:
+        return shipped[0]
+    from dan_core.export import export_onnx
+    from dan_core.model import DAN, DANConfig
+
+    path = tmp_path_factory.mktemp("model") / "dan_test.onnx"
+    export_onnx(DAN(DANConfig(color="gray")), path)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path, model_path, landmarker_path) -> AppSettings:
+    return AppSettings(model=str(model_path), landmarker=str(landmarker_path), backend="cpu", record_dir=str(tmp_path / "rec"))
+
+
+@pytest.fixture
+def store(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_window(qtbot, store, settings):
+    windows = []
+
+    def make(*, engine: Engine | None = None, cameras=None, **changes) -> MainWindow:
+        s = AppSettings(**{**settings.to_mapping(), **changes})
+        w = MainWindow(store=store, settings=s, engine=engine, cameras=[] if cameras is None else cameras)
+        qtbot.addWidget(w)
+        w.resize(1100, 720)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.shutdown()
+
+
+def wait_for_face(qtbot, window: MainWindow, *, timeout: int = TIMEOUT):
+    qtbot.waitUntil(lambda: window.last_packet is not None and window.last_packet.result is not None
+                    and len(window.last_packet.result.faces) > 0, timeout=timeout)
+    return window.last_packet
+
+
+# ------------------------------------------------------------------------------------ live video
+
+
+def test_video_shows_face_bars_and_attention_overlay(qtbot, make_window, media_dir):
+    w = make_window(heatmap="fused")
+    w.start(str(media_dir / VIDEO))
+    packet = wait_for_face(qtbot, w)
+    face = packet.result.faces[0]
+    assert w.view.has_frame()
+    assert w.probs.face_count >= 1  # probability bars per face
+    assert w.heads.has_strip  # crop + fused + per-head thumbnails of the selected face
+    assert packet.heads.shape == (96, 96 * (2 + face.attention.shape[0]), 3)
+    assert w.selected_face == face.face_id
+    assert "onnxruntime" in w.backend_label.text()
+    # the overlay changes the pixels inside the face box; with the overlay off they are the raw frame
+    x, y, bw, bh = face.box
+    inside = np.s_[y + bh // 3: y + 2 * bh // 3, x + bw // 3: x + 2 * bw // 3]
+    w.set_paused(True) if hasattr(w, "set_paused") else w._set_paused(True)
+    with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
+        w.set_heatmap_mode("fused")
+    fused = w.last_packet.image[inside].astype(int)
+    with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
+        w.set_heatmap_mode("off")
+    off = w.last_packet.image[inside].astype(int)
+    assert np.abs(fused - off).mean() > 5.0
+    qtbot.waitUntil(lambda: len(w._timeline) > 0, timeout=TIMEOUT)
+    assert max(w.timeline.curve_lengths()) > 0
+
+
+def test_heatmap_key_cycles_modes_and_persists(qtbot, make_window, store, media_dir):
+    w = make_window(heatmap="off")
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    modes = heatmap_modes(w._num_heads)
+    seen = []
+    for _ in range(len(modes)):
+        QTest.keyClick(w, Qt.Key.Key_H)
+        seen.append(w.heatmap_mode)
+        assert w.engine.options().heatmap == w.heatmap_mode
+        assert w.heatmap_combo.currentData() == w.heatmap_mode
+    assert seen == list(modes[1:]) + ["off"]
+    with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
+        w.set_heatmap_mode("all")
+    store.sync()
+    assert store.value("heatmap") == "all"
+
+
+def test_recording_start_stop_writes_csv_rows(qtbot, make_window, media_dir, tmp_path):
+    w = make_window()
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    out = tmp_path / "timeline.csv"
+    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
+        w.start_recording(out)
+    assert w.is_recording and out.exists()
+    qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 5, timeout=TIMEOUT)
+    assert "REC" in w.rec_label.text()
+    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT) as blocker:
+        QTest.keyClick(w, Qt.Key.Key_R)  # R toggles: stops
+    info = blocker.args[0]
+    assert not info.active and info.rows >= 5 and str(out) in info.message
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("time_s,frame,face_id,x,y,w,h,") and len(lines) - 1 == info.rows
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == info.rows
+    assert w.banner("recorded") is not None
+
+
+def test_closing_the_window_while_recording_finishes_the_file(qtbot, make_window, media_dir, tmp_path):
+    w = make_window()
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    out = tmp_path / "closing.csv"
+    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
+        w.start_recording(out)
+    qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 3, timeout=TIMEOUT)
+    w.close()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["rows"] >= 3 and len(out.read_text().splitlines()) == meta["rows"] + 1
+
+
+def test_still_image_redraws_on_option_change_and_snapshot(qtbot, make_window, media_dir, tmp_path):
+    w = make_window(heatmap="fused")
+    w.start(str(media_dir / "nasa_astronaut_eileen_collins.png"))
+    first = wait_for_face(qtbot, w)
+    assert w._source.is_still
+    with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
+        QTest.keyClick(w, Qt.Key.Key_H)  # fused -> head1: the same still, drawn again
+    assert w.last_packet.seq > first.seq and w.last_packet.media_time_s == first.media_time_s
+    with qtbot.waitSignal(w.engine.snapshot_saved, timeout=TIMEOUT) as blocker:
+        QTest.keyClick(w, Qt.Key.Key_S)
+    assert Path(blocker.args[0]).is_file() and Path(blocker.args[0]).parent == tmp_path / "rec"
+
+
+def test_pause_and_seek_a_video(qtbot, make_window, media_dir):
+    w = make_window()
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    assert w.seek_slider.isEnabled() and w.seek_slider.maximum() > 100
+    QTest.keyClick(w, Qt.Key.Key_Space)
+    assert w._paused and w.play_button.text() == "Play"
+    qtbot.wait(300)
+    seq = w.last_packet.seq
+    qtbot.wait(500)
+    assert w.last_packet.seq <= seq + 1  # at most the frame that was in flight
+    with qtbot.waitSignal(w.displayed, timeout=TIMEOUT, check_params_cb=lambda p: p.media_time_s >= 10.0):
+        w.engine.seek(10.0)  # a seek while paused shows the frame there
+    QTest.keyClick(w, Qt.Key.Key_Space)
+    assert not w._paused
+
+
+# ------------------------------------------------------------------------------------ error paths
+
+
+class FakeCamera:
+    """A live source that delivers a few synthetic frames and is then unplugged."""
+
+    is_live = True
+    fps = 30.0
+    frame_count = None
+    name = "fake camera"
+
+    def __init__(self, frames: int = 5, error: str | None = None) -> None:
+        self.frames = frames
+        self.error = error
+        self.closed = False
+
+    def __iter__(self):
+        from dan_core.pipeline.sources import Frame
+
+        for i in range(self.frames):
+            yield Frame(np.full((120, 160, 3), 40 * (i % 5), np.uint8), i, i / self.fps)
+        if self.error:
+            raise DanFerError(self.error)
+
+    def seek(self, time_s: float) -> None:
+        raise DanFerError("cannot seek in a live source")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_no_camera_shows_message_with_next_step(qtbot, make_window):
+    w = make_window(cameras=[])
+    w.start(None)
+    banner = w.banner("camera")
+    assert banner is not None and "No camera found" in banner.text
+    assert "Open video or image…" in banner.button_labels()
+    assert w.isVisible()
+
+
+def test_camera_that_cannot_be_opened(qtbot, make_window):
+    def open_source(spec):
+        raise DanFerError(f"camera {spec} cannot be opened (available cameras: none found)")
+
+    w = make_window(engine=Engine(open_source=open_source), cameras=[(0, "Fake cam")])
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT):
+        w.start(None)
+    assert "camera 0 cannot be opened" in w.banner("camera").text
+
+
+def test_camera_unplugged_mid_stream_while_recording(qtbot, make_window, tmp_path):
+    camera = FakeCamera(frames=40)
+    w = make_window(engine=Engine(open_source=lambda spec: camera), cameras=[(0, "Fake cam")])
+    out = tmp_path / "lost.csv"
+    w.start("0")
+    w.start_recording(out)
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "camera_lost"):
+        pass
+    qtbot.waitUntil(lambda: w.banner("camera_lost") is not None, timeout=TIMEOUT)
+    assert "Retry camera" in w.banner("camera_lost").button_labels()
+    qtbot.waitUntil(lambda: w.banner("recorded") is not None, timeout=TIMEOUT)  # the file was closed and the user told
+    assert str(out) in w.banner("recorded").text and json.loads(out.with_suffix(".json").read_text())["rows"] == 0
+    assert w.view.has_frame()  # the last picture stays; the window is alive
+    QTest.keyClick(w, Qt.Key.Key_H)
+
+
+def test_source_raising_mid_stream_is_reported(qtbot, make_window):
+    camera = FakeCamera(frames=3, error="USB device disconnected")
+    w = make_window(engine=Engine(open_source=lambda spec: camera), cameras=[(0, "Fake cam")])
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "camera_lost"):
+        w.start("0")
+    qtbot.waitUntil(lambda: w.banner("camera_lost") is not None, timeout=TIMEOUT)
+    assert "USB device disconnected" in w.banner("camera_lost").text
+
+
+def test_unreadable_file(qtbot, make_window, tmp_path):
+    bad = tmp_path / "broken video.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    w = make_window()
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "source"):
+        w.start(str(bad))
+    banner = w.banner("source")
+    assert "broken video.mp4" in banner.text and "Open video or image…" in banner.button_labels()
+
+
+def test_missing_model_keeps_showing_the_video(qtbot, make_window, media_dir, tmp_path):
+    w = make_window(model=str(tmp_path / "nope.onnx"))
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "model"):
+        w.start(str(media_dir / VIDEO))
+    banner = w.banner("model")
+    assert "nope.onnx" in banner.text and "Choose model…" in banner.button_labels()
+    qtbot.waitUntil(lambda: w.view.has_frame(), timeout=TIMEOUT)  # raw frames still play
+    assert w.last_packet.result is None
+
+
+def test_invalid_model_file(qtbot, make_window, media_dir, tmp_path):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00garbage" * 64)
+    w = make_window(model=str(junk))
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "model"):
+        w.start(str(media_dir / VIDEO))
+    assert w.banner("model") is not None
+
+
+def test_missing_landmarker_offline(qtbot, make_window, media_dir):
+    w = make_window(landmarker="")  # no path, no env var, empty cache, downloads disabled
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "landmarker"):
+        w.start(str(media_dir / VIDEO))
+    banner = w.banner("landmarker")
+    assert "face_landmarker.task" in banner.text and "Choose landmarker…" in banner.button_labels()
+
+
+def test_settings_persist_between_windows(qtbot, make_window, store):
+    w = make_window()
+    w.opacity_slider.setValue(80)
+    w.landmarks_check.setChecked(True)
+    w.shutdown()
+    from app.window import load_settings
+
+    again = load_settings(store)
+    assert again.opacity == pytest.approx(0.8) and again.landmarks is True
+
+
+# ------------------------------------------------------------------------------------ automation
+
+
+@pytest.mark.slow
+def test_cli_automation_records_screenshots_and_exits_zero(tmp_path, media_dir, landmarker_path, model_path):
+    out, shot = tmp_path / "auto.csv", tmp_path / "auto.png"
+    cmd = [sys.executable, "-m", "dan_core.cli", "app", "--source", str(media_dir / VIDEO), "--model", str(model_path),
+           "--landmarker", str(landmarker_path), "--backend", "cpu", "--record", str(out), "--exit-after", "2",
+           "--screenshot", str(shot), "--settings-file", str(tmp_path / "s.ini")]
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(out.read_text().splitlines()) > 5
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(shot))
+    assert img.width() >= 800 and img.height() >= 500
