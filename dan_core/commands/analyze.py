@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
             bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
                        disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
             try:
-                for frame, result in pipeline.stream(every_nth(source, args.every), overlap=not args.no_overlap):
+                frames_in = every_nth(source, args.every)
+                for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap, independent=single is False and
+                                                     isinstance(source, ImageSource)):
                     writer.write(result)
                     frames += 1
                     frames_with_faces += bool(result.faces)

@@ -2,7 +2,8 @@
 
 The analysis loop is the one ``dan-fer analyze`` runs (landmarks of the next frame overlap the
 DAN batch of the current one, unless --no-overlap), without drawing or writing. Drawing is
-timed afterwards on the last frames. An image input is repeated as a video of --frames frames.
+timed afterwards on the last frames. An image input is repeated as a video of --frames frames;
+``--mosaic 2`` tiles each frame 2 x 2 (four faces from the one-face test video).
 """
 
 from __future__ import annotations
@@ -26,12 +27,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
     parser.add_argument("--warmup", type=int, default=10, help="frames run before measuring (default: 10)")
     parser.add_argument("--width", type=int, default=0, help="resize frames to this width first (keeps the aspect ratio)")
+    parser.add_argument("--mosaic", type=int, default=1,
+                        help="tile N x N copies of each frame into one frame of the same size (2: four faces)")
     parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     add_pipeline_arguments(parser)
 
 
-def _frames(source, n: int, width: int):
+def mosaic(img: np.ndarray, n: int) -> np.ndarray:
+    """n x n copies of an image, each 1/n of the size, in a frame of the original size."""
+    import cv2
+
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (w // n, h // n), interpolation=cv2.INTER_AREA)
+    out = np.zeros_like(img)
+    for gy in range(n):
+        for gx in range(n):
+            out[gy * (h // n):(gy + 1) * (h // n), gx * (w // n):(gx + 1) * (w // n)] = small
+    return out
+
+
+def _frames(source, n: int, width: int, tiles: int = 1):
     """n frames from a source, looping a still image / rewinding a short video; optionally resized."""
     import cv2
 
@@ -46,6 +62,8 @@ def _frames(source, n: int, width: int):
             img = frame.image_bgr
             if width and img.shape[1] != width:
                 img = cv2.resize(img, (width, int(round(img.shape[0] * width / img.shape[1]))), interpolation=cv2.INTER_AREA)
+            if tiles > 1:
+                img = mosaic(img, tiles)
             if isinstance(source, ImageSource):
                 still = Frame(img, 0, 0.0)
             yield Frame(img, i, i / fps)
@@ -78,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             keep: list = []
             n_total = args.warmup + args.frames
             t_start = None
-            for frame, result in pipeline.stream(_frames(source, n_total, args.width), overlap=not args.no_overlap):
+            for frame, result in pipeline.stream(_frames(source, n_total, args.width, args.mosaic), overlap=not args.no_overlap):
                 if frame.index == args.warmup:
                     t_start = time.perf_counter()
                 if frame.index < args.warmup:

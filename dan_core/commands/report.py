@@ -42,8 +42,8 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     ids, counts = np.unique(cols["face_id"], return_counts=True)
     order = [int(i) for i, c in sorted(zip(ids, counts, strict=True), key=lambda ic: -ic[1]) if c >= min_frames][:max_faces]
     order.sort()
-    if not order:
-        raise DanFerError("the timeline has no face seen in enough frames to draw (see --min-frames)")
+    if not order:  # photos, or faces only glimpsed: one stacked bar per face and frame instead of curves
+        return render_stills(classes, cols, meta, out, colors)
     t_all = cols["time_s"]
     dt = np.median(np.diff(np.unique(t_all))) if len(np.unique(t_all)) > 1 else 1.0
     t0, t1 = float(t_all.min()), float(t_all.max())
@@ -96,6 +96,38 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     finally:
         plt.close(fig)
     return order
+
+
+def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Path, colors: dict) -> list[int]:
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    n = min(len(cols["face_id"]), 40)
+    fig_h = 1.6 + 0.38 * n
+    fig, ax = plt.subplots(figsize=(10, fig_h))
+    left = np.zeros(n)
+    for c in classes:
+        vals = cols[c][:n]
+        ax.barh(range(n), vals, left=left, color=colors[c], height=0.75)
+        left += vals
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([f"frame {f}, face #{i}" for f, i in zip(cols["frame"][:n], cols["face_id"][:n], strict=True)], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    source = Path(str(meta.get("source", ""))).name or "timeline"
+    ax.set_title(f"{source}: expression probabilities per face" + (f" (first {n} of {len(cols['face_id'])})"
+                                                                   if n < len(cols["face_id"]) else ""), fontsize=11, loc="left")
+    fig.legend(handles=[Patch(color=colors[c], label=c) for c in classes], loc="lower center", ncol=len(classes),
+               fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.2, right=0.97, top=1 - 0.45 / fig_h, bottom=0.95 / fig_h)
+    try:
+        fig.savefig(out, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise DanFerError(f"cannot write {out}: {exc}") from exc
+    finally:
+        plt.close(fig)
+    return sorted({int(i) for i in cols["face_id"][:n]})
 
 
 def run(args: argparse.Namespace) -> int:

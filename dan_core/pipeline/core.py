@@ -172,13 +172,15 @@ class Pipeline:
             result.timings["total"] = _ms(t0)
             return result
 
-    def stream(self, frames: Iterable, *, overlap: bool = True, depth: int = 1) -> Iterator[tuple[object, FrameResult]]:
+    def stream(self, frames: Iterable, *, overlap: bool = True, depth: int = 1,
+               independent: bool = False) -> Iterator[tuple[object, FrameResult]]:
         """(frame, result) for each item of ``frames`` (objects with image_bgr, index, time_s, e.g. sources.Frame).
 
         With ``overlap`` the decoding and landmarks of the next frames run in a worker thread
         while the current frame is classified. Results come out in order. ``timings`` gains
         ``decode`` (reading the frame), ``total`` (wall time between consecutive results) and
-        ``latency`` (from reading the frame to its result).
+        ``latency`` (from reading the frame to its result). ``independent`` frames (unrelated
+        photos) start new tracks each, so faces are never linked across them.
         """
         if not overlap:
             it = iter(frames)
@@ -190,6 +192,8 @@ class Pipeline:
                     return
                 decode = _ms(t0)
                 with self._lock:
+                    if independent:
+                        self.tracker.reset()
                     result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
                 result.timings["decode"] = decode
                 result.timings["total"] = result.timings["latency"] = _ms(t0)
@@ -239,6 +243,8 @@ class Pipeline:
                     if isinstance(item, BaseException):
                         raise item
                     frame, det, started = item
+                    if independent:
+                        self.tracker.reset()
                     result = self.classify(det)
                     now = time.perf_counter()
                     result.timings["total"] = (now - last) * 1000.0

@@ -184,11 +184,25 @@ def landmarks_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, 
     return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
 
 
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
 class FaceLandmarks:
-    """MediaPipe FaceLandmarker in VIDEO mode (strictly increasing timestamps) or IMAGE mode."""
+    """MediaPipe FaceLandmarker in VIDEO mode (strictly increasing timestamps) or IMAGE mode.
+
+    MediaPipe's detector (BlazeFace short range) looks at a 128 x 128 copy of the whole frame, so
+    in a large still a face of 10% of the width is easily missed. In IMAGE mode, stills of at least
+    ``tile_min_side`` pixels are therefore also searched in 2 x 2 overlapping tiles (each 70% of
+    the frame), and detections of the same face are merged (IoU > 0.3, the whole-frame one wins).
+    """
 
     def __init__(self, model_path: str | os.PathLike, *, max_faces: int = 4, mode: str = "video",
-                 min_confidence: float = 0.5) -> None:
+                 min_confidence: float = 0.5, tile_min_side: int = 800) -> None:
         if mode not in ("video", "image"):
             raise DanFerError(f"unknown landmarker mode {mode!r} (use video or image)")
         import mediapipe as mp
@@ -217,9 +231,26 @@ class FaceLandmarks:
             note = "" if digest == LANDMARKER_SHA256 else f" (sha256 {digest[:12]}... is not the official {official}...)"
             raise DanFerError(f"{self.model_path} is not a usable face landmarker model{note}") from exc
         self._last_ms = -1
+        self.max_faces = max(1, int(max_faces))
+        self.tile_min_side = tile_min_side
 
     def detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
-        """Faces in one RGB uint8 frame (H, W, 3)."""
+        """Faces in one RGB uint8 frame (H, W, 3), in frame pixels."""
+        faces = self._detect(rgb, time_s)
+        h, w = rgb.shape[:2]
+        if self.mode != "image" or not self.tile_min_side or max(h, w) < self.tile_min_side or len(faces) >= self.max_faces:
+            return faces
+        th, tw = int(h * 0.7), int(w * 0.7)
+        for y0 in (0, h - th):
+            for x0 in (0, w - tw):
+                for f in self._detect(np.ascontiguousarray(rgb[y0:y0 + th, x0:x0 + tw]), time_s):
+                    pts = f.landmarks + np.array([x0, y0], np.float32)
+                    box = landmarks_box(pts, w, h)
+                    if len(faces) < self.max_faces and all(box_iou(box, g.box) <= 0.3 for g in faces):
+                        faces.append(DetectedFace(pts, box))
+        return faces
+
+    def _detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
         h, w = rgb.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self.mode == "video":
