@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
 from app.state import LatestSlot, RateMeter
 from dan_core.errors import DanFerError
 
@@ -110,6 +111,21 @@ class _Captured:
 
 
 @dataclass(frozen=True)
+class _Detected:
+    """A frame after the detect stage (landmarks + aligned crops), waiting for classification."""
+
+    captured: _Captured
+    detections: Any  # pipeline Detections, or None while no model is loaded
+    epoch: int  # which pipeline produced it: detections of a replaced pipeline are dropped
+
+
+@dataclass(frozen=True)
+class _DetectFailed:
+    captured: _Captured
+    message: str
+
+
+@dataclass(frozen=True)
 class _SourceEnd:
     generation: int
     lost: bool  # a live source stopped delivering
@@ -170,13 +186,20 @@ class Capture:
             log.exception("closing the source failed")
 
     # --- the thread
+    def _end(self, marker: _SourceEnd) -> None:
+        while not self.slot.wait_empty(0.1) and not self._stop.is_set():
+            pass  # the last frame (a still image's only one) must not be replaced by the end marker
+        self.slot.put(marker)
+
     def run(self) -> None:
         src = self.source
         it = None
-        clock: tuple[float, float] | None = None  # (wall, media) at the last (re)start of playback
+        clock: tuple[float, float] | None = None  # (wall, media) where real-time pacing (re)started
         try:
             while not self._stop.is_set():
                 with self._cond:
+                    if self._paused:
+                        clock = None  # resume pacing from wherever playback continues
                     while self._paused and self._seek is None and not self._stop.is_set():
                         self._cond.wait(0.25)
                     seek, self._seek = self._seek, None
@@ -190,17 +213,18 @@ class Capture:
                     it = iter(src)
                 frame = next(it, None)
                 if frame is None:
+                    error = getattr(src, "error", None)
                     if src.is_live:
-                        self.slot.put(_SourceEnd(generation, lost=True))
+                        self._end(_SourceEnd(generation, lost=True, error=error))
                         return
-                    self.slot.put(_SourceEnd(generation, lost=False))
+                    self._end(_SourceEnd(generation, lost=False, error=error))
                     with self._cond:  # wait for a seek (replay) or stop
                         while self._seek is None and not self._stop.is_set():
                             self._cond.wait(0.25)
                     continue
                 if not src.is_live:
                     now = time.monotonic()
-                    if clock is None or seek is not None:
+                    if clock is None:
                         clock = (now, frame.time_s)
                     due = clock[0] + (frame.time_s - clock[1])
                     if due - now > 0:
@@ -214,10 +238,10 @@ class Capture:
                 if generation == self._generation:
                     self.slot.put(_Captured(frame, time.monotonic(), generation))
         except DanFerError as exc:
-            self.slot.put(_SourceEnd(self._generation, lost=bool(src.is_live), error=str(exc)))
+            self._end(_SourceEnd(self._generation, lost=bool(src.is_live), error=str(exc)))
         except Exception as exc:  # a decoder crash must reach the user, not vanish with the thread
             log.exception("capture failed")
-            self.slot.put(_SourceEnd(self._generation, lost=bool(src.is_live), error=f"{type(exc).__name__}: {exc}"))
+            self._end(_SourceEnd(self._generation, lost=bool(src.is_live), error=f"{type(exc).__name__}: {exc}"))
 
 
 # ------------------------------------------------------------------------------------------ engine
@@ -267,7 +291,11 @@ class Engine(QObject):
         self._make_pipeline = make_pipeline
         self._commands: queue.SimpleQueue[tuple[Callable[..., None], tuple]] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._frames: LatestSlot = LatestSlot()
+        self._frames: LatestSlot = LatestSlot()  # capture -> detect stage
+        self._detected: LatestSlot = LatestSlot()  # detect stage -> classify, record, draw
+        self._pipe_lock = threading.Lock()  # held while detecting and while replacing the pipeline
+        self._epoch = 0
+        self._source_count = 0
         self.out: LatestSlot[Packet] = LatestSlot()  # the UI pulls the newest packet from here
         self._options = RenderOptions()
         self._options_lock = threading.Lock()
@@ -279,6 +307,7 @@ class Engine(QObject):
         self._processed = RateMeter()
         self._seq = 0
         self._last: tuple[_Captured, Any] | None = None  # for re-rendering when paused / still
+        self._last_captured: _Captured | None = None  # the newest frame seen, analysed again after a model change
         self._last_image: np.ndarray | None = None
         self._ptime = 0.0  # strictly increasing timestamps for the pipeline's VIDEO mode
         self._last_media: float | None = None
@@ -340,10 +369,17 @@ class Engine(QObject):
     # --- the loop (engine thread)
     @Slot()
     def run(self) -> None:
+        """Classify, record, draw and publish; the detect stage runs on a thread of its own.
+
+        MediaPipe (landmarks of frame n+1) and ONNX Runtime (DAN on frame n) both release the GIL,
+        so the two stages overlap on two cores instead of adding up.
+        """
+        detector = threading.Thread(target=self._detect_loop, name="dan-fer-detect", daemon=True)
+        detector.start()
         try:
             while not self._stop.is_set():
                 self._drain_commands()
-                item = self._frames.take(timeout=0.02)
+                item = self._detected.take(timeout=0.02)
                 if self._stop.is_set():
                     break
                 if item is None:
@@ -353,8 +389,11 @@ class Engine(QObject):
                     continue
                 try:
                     if isinstance(item, _SourceEnd):
-                        self._on_source_end(item)
-                    elif self._capture is not None and item.generation == self._capture.generation:
+                        if self._capture is not None and item.generation == self._capture.generation:
+                            self._on_source_end(item)
+                    elif isinstance(item, _DetectFailed):
+                        self.failed.emit(AppError("internal", item.message))
+                    elif self._capture is not None and item.captured.generation == self._capture.generation:
                         self._handle_frame(item)
                 except DanFerError as exc:
                     self.failed.emit(AppError("internal", str(exc)))
@@ -363,8 +402,34 @@ class Engine(QObject):
                     self.failed.emit(AppError("internal", f"processing failed: {type(exc).__name__}: {exc}"))
                     time.sleep(0.2)  # do not spin on a frame that fails every time
         finally:
+            self._stop.set()
+            detector.join(timeout=5)
             self._shutdown()
             self.stopped.emit()
+
+    def _detect_loop(self) -> None:
+        """The detect stage: newest captured frame -> landmarks and aligned crops."""
+        while not self._stop.is_set():
+            item = self._frames.take(timeout=0.05)
+            if item is None:
+                continue
+            if isinstance(item, _SourceEnd):
+                while not self._detected.wait_empty(0.1) and not self._stop.is_set():
+                    pass  # let the engine take the last frame first
+                self._detected.put(item)
+                continue
+            try:
+                with self._pipe_lock:
+                    pipe, epoch = self._pipeline, self._epoch
+                    det = None
+                    if pipe is not None:
+                        det = pipe.detect(item.frame.image_bgr, self._pipeline_time(float(item.frame.time_s)),
+                                          index=int(item.frame.index))
+                self._detected.put(_Detected(item, det, epoch))
+            except Exception as exc:  # reported by the engine thread; the stage keeps running
+                log.exception("face detection failed")
+                self._detected.put(_DetectFailed(item, f"face detection failed: {type(exc).__name__}: {exc}"))
+                self._stop.wait(0.2)
 
     def _drain_commands(self) -> None:
         while True:
@@ -382,13 +447,18 @@ class Engine(QObject):
 
     # --- commands
     def _do_configure(self, config: Any) -> None:
-        if self._pipeline is not None:
-            self._pipeline.close()
-            self._pipeline = None
+        if self._writer is not None:
+            self._do_stop_recording("Settings changed.")  # the CSV's columns belong to the old model
+        with self._pipe_lock:
+            old, self._pipeline = self._pipeline, None
+            self._epoch += 1
+            self._ptime, self._last_media = 0.0, None
+        if old is not None:
+            old.close()
+        self._last = None
         self._config = config
-        self._ptime, self._last_media = 0.0, None
         try:
-            self._pipeline = self._make_pipeline(config)
+            pipeline = self._make_pipeline(config)
         except DanFerError as exc:
             self.failed.emit(AppError(_classify_pipeline_error(str(exc)), str(exc)))
             return
@@ -396,7 +466,12 @@ class Engine(QObject):
             log.exception("building the pipeline failed")
             self.failed.emit(AppError("model", f"could not load the model: {type(exc).__name__}: {exc}"))
             return
-        p = self._pipeline
+        with self._pipe_lock:
+            self._pipeline = pipeline
+            self._epoch += 1
+        p = pipeline
+        if self._last_captured is not None and self._capture is not None:
+            self._frames.put(self._last_captured)  # a still (or paused) frame is analysed with the new model
         self.pipeline_ready.emit(
             PipelineInfo(
                 backend=str(p.backend),
@@ -427,8 +502,9 @@ class Engine(QObject):
         duration = (count / fps) if (count and fps > 0 and not is_live and not still) else None
         name = f"camera {spec}" if spec.isdigit() else Path(spec).name
         self._source_info = SourceInfo(spec, name, is_live, still, fps, duration)
-        self._last = None
-        self._capture = Capture(source, self._frames, generation=0)
+        self._last = self._last_captured = None
+        self._source_count += 1
+        self._capture = Capture(source, self._frames, generation=self._source_count << 32)  # seeks count up from there
         self._capture.start()
         self.source_opened.emit(self._source_info)
 
@@ -437,6 +513,7 @@ class Engine(QObject):
             self._capture.stop()
             self._capture = None
         self._frames.clear()
+        self._detected.clear()
 
     def _do_start_recording(self, csv_path: Path, video_path: Path | None, force: bool) -> None:
         if self._writer is not None:
@@ -514,11 +591,11 @@ class Engine(QObject):
             self._do_stop_recording("Source stopped.")
             if end.lost:
                 msg = "The camera stopped delivering frames (unplugged or in use by another program)."
-                if end.error:
+                if end.error and "stopped delivering" not in end.error:
                     msg += f" ({end.error})"
                 self.failed.emit(AppError("camera_lost", msg))
             else:
-                self.failed.emit(AppError("source_failed", f"reading {info.name if info else 'the source'} failed: {end.error}"))
+                self.failed.emit(AppError("source_failed", f"{info.name if info else 'the source'} ended early: {end.error}"))
             return
         if info is not None and not info.is_still:
             self._do_stop_recording("End of video.")
@@ -536,10 +613,16 @@ class Engine(QObject):
         self._ptime = self._ptime + max(step, 1e-3)
         return self._ptime
 
-    def _handle_frame(self, item: _Captured) -> None:
+    def _handle_frame(self, detected: _Detected) -> None:
+        item = detected.captured
+        self._last_captured = item
         result = None
-        if self._pipeline is not None:
-            result = self._pipeline.process(item.frame.image_bgr, self._pipeline_time(float(item.frame.time_s)))
+        if detected.epoch != self._epoch:
+            return  # detected by a pipeline that has since been replaced
+        if self._pipeline is not None and detected.detections is not None:
+            t0 = time.perf_counter()
+            result = self._pipeline.classify(detected.detections)
+            result.timings["classify_app"] = (time.perf_counter() - t0) * 1000.0
             try:
                 result = dataclasses.replace(result, time_s=float(item.frame.time_s), index=int(item.frame.index))
             except TypeError:  # not a dataclass: keep the pipeline's own times

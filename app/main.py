@@ -73,6 +73,10 @@ def prepare_qt_environment() -> None:
     """cv2 points QT_QPA_PLATFORM_PLUGIN_PATH at its own Qt 5 plugins; PySide6 must use its own."""
     import cv2  # noqa: F401  (import first so its environment change happens now, then undo it)
 
+    from app._compat import make_singletons_immortal
+
+    make_singletons_immortal()
+
     os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
 
 

@@ -229,7 +229,14 @@ class LatestSlot(Generic[T]):
             if self._item is None and timeout != 0.0:
                 self._cond.wait(timeout)
             item, self._item = self._item, None
+            if item is not None:
+                self._cond.notify_all()  # wake a producer in wait_empty()
             return item
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until the consumer took the pending item (so a final marker does not replace it)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._item is None, timeout)
 
     def clear(self) -> None:
         with self._cond:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
 from app.state import BACKENDS, MAX_FACES_LIMIT, AppSettings
 
 BG = QColor(24, 26, 30)
@@ -301,7 +302,7 @@ class TimelinePlot(QWidget):
         self.plot.hideButtons()
         self.plot.setYRange(0.0, 1.0, padding=0.02)
         self.plot.setXRange(-seconds, 0.0, padding=0.0)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        # no grid: grid lines belong to the axis items, which would then repaint (slowly) with every curve update
         self.plot.setLabel("bottom", "seconds")
         self.plot.getPlotItem().setContentsMargins(4, 4, 8, 4)
         self.legend = self.plot.addLegend(offset=(6, 4), labelTextColor=FG, brush=QColor(24, 26, 30, 180), colCount=4)
@@ -328,7 +329,7 @@ class TimelinePlot(QWidget):
         self.title.setText("Timeline" if face_id is None else f"Timeline · face {face_id}")
         for i, curve in enumerate(self._curves):
             if len(times) and i < probs.shape[1]:
-                curve.setData(times, probs[:, i])
+                curve.setData(times, probs[:, i], skipFiniteCheck=True)
             else:
                 curve.setData([], [])
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
 from app.engine import AppError, Engine, Packet, PipelineInfo, RecordingInfo, SourceInfo
 from app.state import (
     AppSettings,
@@ -73,6 +74,7 @@ def pipeline_config(settings: AppSettings) -> Any:
         max_faces=settings.max_faces,
         smoothing=settings.smoothing,
         mode="video",
+        threads=1,  # one ONNX Runtime thread: MediaPipe runs beside it on the other core (see Engine.run)
     )
 
 
@@ -425,7 +427,7 @@ class MainWindow(QMainWindow):
             for f in faces:
                 if f.face_id == self._selected:
                     self._timeline.add(now, f.face_id, f.probs)
-            if now - self._timeline_drawn >= 1 / 15:  # the chart need not repaint at the video's rate
+            if now - self._timeline_drawn >= 0.1:  # 10 Hz: the chart need not repaint at the video's rate
                 self._timeline_drawn = now
                 t, p = self._timeline.series(now)
                 self.timeline.set_series(t, p, self._timeline.face_id)

@@ -24,6 +24,7 @@ from app.state import AppSettings, heatmap_modes  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from dan_core.errors import DanFerError  # noqa: E402
 from dan_core.pipeline import landmarks as lmk  # noqa: E402
+from dan_core.pipeline.timeline import sidecar_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = "pexels_WolfgangLanger_emotions.mp4"
@@ -150,7 +151,7 @@ def test_recording_start_stop_writes_csv_rows(qtbot, make_window, media_dir, tmp
     assert not info.active and info.rows >= 5 and str(out) in info.message
     lines = out.read_text().splitlines()
     assert lines[0].startswith("time_s,frame,face_id,x,y,w,h,") and len(lines) - 1 == info.rows
-    assert json.loads(out.with_suffix(".json").read_text())["rows"] == info.rows
+    assert json.loads(sidecar_path(out).read_text())["rows"] == info.rows
     assert w.banner("recorded") is not None
 
 
@@ -163,7 +164,7 @@ def test_closing_the_window_while_recording_finishes_the_file(qtbot, make_window
         w.start_recording(out)
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 3, timeout=TIMEOUT)
     w.close()
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = json.loads(sidecar_path(out).read_text())
     assert meta["rows"] >= 3 and len(out.read_text().splitlines()) == meta["rows"] + 1
 
 
@@ -258,7 +259,7 @@ def test_camera_unplugged_mid_stream_while_recording(qtbot, make_window, tmp_pat
     qtbot.waitUntil(lambda: w.banner("camera_lost") is not None, timeout=TIMEOUT)
     assert "Retry camera" in w.banner("camera_lost").button_labels()
     qtbot.waitUntil(lambda: w.banner("recorded") is not None, timeout=TIMEOUT)  # the file was closed and the user told
-    assert str(out) in w.banner("recorded").text and json.loads(out.with_suffix(".json").read_text())["rows"] == 0
+    assert str(out) in w.banner("recorded").text and json.loads(sidecar_path(out).read_text())["rows"] == 0
     assert w.view.has_frame()  # the last picture stays; the window is alive
     QTest.keyClick(w, Qt.Key.Key_H)
 

@@ -1,0 +1,31 @@
+"""Work-arounds for the Qt binding in use, applied once when the app package is imported.
+
+PySide6 6.12 treats None, True and False as immortal objects (they are from Python 3.12 on,
+PEP 683) and no longer counts its references to them. On Python 3.11 every call of a void Qt
+method (QPainter.setPen, QLabel.setText, ...) and every Signal.emit then takes one reference
+from None or True/False that it never gave, and after enough calls the interpreter aborts with
+"Fatal Python error: none_dealloc" (seconds to minutes into a live view). Until the project pins
+PySide6 < 6.12 for Python < 3.12, we give those three objects the effectively unbounded
+reference count they have on Python 3.12+.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+_PINNED = 1 << 48  # ~2.8e14 references: more than any process will ever drop
+
+
+def make_singletons_immortal() -> bool:
+    """Raise the reference counts of None, True and False out of reach; True when it was needed."""
+    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
+        return False
+    for obj in (None, True, False):
+        refcnt = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt is the first field of every object
+        if refcnt.value < _PINNED:
+            refcnt.value += _PINNED
+    return True
+
+
+make_singletons_immortal()
