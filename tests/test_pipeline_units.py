@@ -189,9 +189,10 @@ def test_heatmap_warps_back_onto_the_face():
     size = 112
     m = _similarity(0.5, 0.0, -50.0, -20.0)  # frame -> crop: the crop covers frame x 100..324, y 40..264
     values = np.ones((size, size), np.float32)
-    (x0, y0, x1, y1), vmap, mask = warp_to_frame(values, m, (640, 480))
+    (x0, y0, x1, y1), vmap = warp_to_frame(values, m, (640, 480))
     assert (x0, y0, x1, y1) == (100, 40, 324, 264)
-    assert mask[112, 112] > 0.99 and vmap[112, 112] > 0.99
+    assert vmap[112, 112] > 0.99 and vmap.shape == (224, 224)
+    assert warp_to_frame(values, _similarity(1.0, 0.0, 1000.0, 0.0), (640, 480)) is None  # crop off-frame
     assert heatmap_image(np.random.rand(4, 4, 4).astype(np.float32), 64).shape == (64, 64, 3)
 
 

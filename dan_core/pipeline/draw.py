@@ -89,10 +89,13 @@ def soft_window(size: int, edge: float = 0.12) -> np.ndarray:
     return np.outer(ramp, ramp).astype(np.float32)
 
 
-def warp_to_frame(values: np.ndarray, matrix: np.ndarray, frame_size: tuple[int, int]):
-    """Warp a (S, S) crop-space map into the frame. Returns ((x0, y0, x1, y1), map, mask) or None when off-frame."""
+def warp_to_frame(image: np.ndarray, matrix: np.ndarray, frame_size: tuple[int, int]):
+    """Warp a crop-space image (S, S[, C]) into the frame, outside the crop 0.
+
+    Returns ((x0, y0, x1, y1), warped ROI) or None when the crop lies outside the frame.
+    """
     w, h = frame_size
-    s = values.shape[0]
+    s = image.shape[0]
     inv = cv2.invertAffineTransform(matrix)
     corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float32) @ inv.T  # (4, 2) frame pixels
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)
@@ -102,24 +105,28 @@ def warp_to_frame(values: np.ndarray, matrix: np.ndarray, frame_size: tuple[int,
         return None
     m = matrix.astype(np.float64).copy()
     m[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)  # ROI pixel -> crop pixel
-    both = np.dstack([values.astype(np.float32), soft_window(s)])  # (S, S, 2)
-    out = cv2.warpAffine(both, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    out = cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return (x0, y0, x1, y1), out[:, :, 0], out[:, :, 1]
+    return (x0, y0, x1, y1), out
 
 
 def blend_heatmap(frame: np.ndarray, attention: np.ndarray, matrix: np.ndarray, size: int, *, mode: str = "fused",
                   opacity: float = 0.5) -> None:
-    """Blend one face's heatmap into ``frame`` in place; stronger attention is drawn more opaque."""
+    """Blend one face's heatmap into ``frame`` in place; stronger attention is drawn more opaque.
+
+    Colour and opacity are made in crop space (S x S) and warped as one 4-channel uint8 image.
+    """
     values = normalized_map(select_map(attention, mode), size)
-    warped = warp_to_frame(values, matrix, (frame.shape[1], frame.shape[0]))
+    colour = cv2.applyColorMap((values * 255).astype(np.uint8), COLORMAP)  # (S, S, 3)
+    alpha = opacity * soft_window(size) * (0.35 + 0.65 * values)  # (S, S) in [0, 1]
+    bgra = np.dstack([colour, (alpha * 255 + 0.5).astype(np.uint8)])  # (S, S, 4)
+    warped = warp_to_frame(bgra, matrix, (frame.shape[1], frame.shape[0]))
     if warped is None:
         return
-    (x0, y0, x1, y1), vmap, mask = warped
-    colour = cv2.applyColorMap((np.clip(vmap, 0, 1) * 255).astype(np.uint8), COLORMAP).astype(np.float32)
-    alpha = (opacity * mask * (0.35 + 0.65 * vmap))[:, :, None]
-    roi = frame[y0:y1, x0:x1].astype(np.float32)
-    frame[y0:y1, x0:x1] = (roi * (1 - alpha) + colour * alpha + 0.5).astype(np.uint8)
+    (x0, y0, x1, y1), roi_bgra = warped
+    a = roi_bgra[:, :, 3].astype(np.float32) * (1.0 / 255.0)
+    roi = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    frame[y0:y1, x0:x1] = cv2.blendLinear(roi, np.ascontiguousarray(roi_bgra[:, :, :3]), 1.0 - a, a)
 
 
 # ----------------------------------------------------------------------------- text and bars
@@ -166,7 +173,7 @@ def draw_head_thumbnails(img: np.ndarray, face, box, *, opacity: float, scale: f
     h, w = img.shape[:2]
     k = face.attention.shape[0]
     x, y, bw, bh = box
-    t = int(np.clip(bw / k, 36 * scale, 96 * scale))
+    t = int(np.clip(bw / k, 48, 96 * scale))
     total = k * t + (k - 1) * 2
     tx = int(np.clip(x, 0, max(w - total, 0)))
     ty = y + bh + int(24 * scale) if y + bh + int(24 * scale) + t <= h else max(y - t - int(28 * scale), 0)
