@@ -270,3 +270,16 @@ def test_bench_json(media_dir, landmarker_path, capsys):
     assert report["frames"] == 4 and report["fps"] > 0 and report["faces_per_frame"] >= 3
     for stage in ("decode", "landmarks", "align", "infer", "draw"):
         assert report["stages_ms"][stage]["p95"] >= report["stages_ms"][stage]["median"] >= 0
+
+
+def test_image_without_a_face(tmp_path, landmarker_path, capsys):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((240, 320, 3), 200, np.uint8))
+    csv_path = tmp_path / "t.csv"
+    rc, out, err = _cli(["analyze", blank, "--csv", csv_path, "--json", "--no-progress", "--landmarker", landmarker_path], capsys)
+    assert rc == 0, err
+    summary = json.loads(out)
+    assert summary["frames"] == 1 and summary["frames_without_faces"] == 1 and summary["rows"] == 0
+    assert read_timeline(csv_path)[1]["frame"].size == 0  # a header, no rows
+    rc, out, err = _cli(["report", csv_path, "--out", tmp_path / "r.png"], capsys)
+    assert rc == 2 and "no rows" in err
