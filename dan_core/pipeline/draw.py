@@ -146,17 +146,23 @@ def _ui_scale(frame_h: int) -> float:
     return float(np.clip(frame_h / 720.0, 0.75, 2.0))
 
 
-def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict[str, BGR], anchor_box, *, scale: float) -> None:
-    """A small panel of one bar per class beside the face box (right side, or left when there is no room)."""
+def _side_x(box, width: int, frame_w: int) -> int:
+    """Left edge of a panel beside a face box: right of it, or left of it when there is no room."""
+    x, _, bw, _ = box
+    return x + bw + 6 if x + bw + 6 + width <= frame_w else max(x - 6 - width, 0)
+
+
+def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict[str, BGR], anchor_box, *,
+                   scale: float) -> tuple[int, int, int, int]:
+    """A panel of one bar per class beside the face box; returns the panel's (x, y, w, h)."""
     h, w = img.shape[:2]
     row = max(int(16 * scale), 9)
     font = 0.42 * scale
     label_w = int(max(cv2.getTextSize(str(n), FONT, font, 1)[0][0] for n in class_names)) + 6
     bar_w = int(70 * scale)
     pw, ph = label_w + bar_w + 12 + int(34 * scale), row * len(class_names) + 8
-    x, y, bw, bh = anchor_box
-    px = x + bw + 6 if x + bw + 6 + pw <= w else max(x - 6 - pw, 0)
-    py = int(np.clip(y, 0, max(h - ph, 0)))
+    px = _side_x(anchor_box, pw, w)
+    py = int(np.clip(anchor_box[1], 0, max(h - ph, 0)))
     _panel(img, px, py, px + pw, py + ph)
     for i, name in enumerate(class_names):
         ty = py + 4 + row * i
@@ -166,27 +172,37 @@ def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict
         cv2.rectangle(img, (bx, ty + 3), (bx + bar_w, ty + row - 3), (90, 90, 90), 1)
         cv2.rectangle(img, (bx, ty + 3), (bx + int(round(bar_w * p)), ty + row - 3), colors[name], -1)
         _text(img, f"{p * 100:3.0f}%", (bx + bar_w + 4, ty + row - 4), font, (235, 235, 235))
+    return px, py, pw, ph
 
 
-def draw_head_thumbnails(img: np.ndarray, face, box, *, opacity: float, scale: float) -> None:
-    """One small crop per head with that head's heatmap, in a row under (or over) the face box."""
+def draw_head_thumbnails(img: np.ndarray, face, anchor: tuple[int, int, int, int], *, opacity: float, scale: float,
+                         below: bool = True) -> None:
+    """The aligned face once per head with that head's heatmap, in a grid of two columns under ``anchor``
+    (the probability panel), or beside the face box when ``below`` is False."""
     h, w = img.shape[:2]
     k = face.attention.shape[0]
-    x, y, bw, bh = box
-    t = int(np.clip(bw / k, 48, 96 * scale))
-    total = k * t + (k - 1) * 2
-    tx = int(np.clip(x, 0, max(w - total, 0)))
-    ty = y + bh + int(24 * scale) if y + bh + int(24 * scale) + t <= h else max(y - t - int(28 * scale), 0)
-    crop = face.crop
+    cols = 1 if k == 1 else 2
+    rows = -(-k // cols)
+    gap = 2
+    if below:
+        ax, ay, aw, ah = anchor
+        t = int(np.clip((aw - gap) // cols, 40, 110 * scale))
+        gw, gh = cols * t + (cols - 1) * gap, rows * t + (rows - 1) * gap
+        gx = int(np.clip(ax, 0, max(w - gw, 0)))
+        gy = ay + ah + gap if ay + ah + gap + gh <= h else max(ay - gap - gh, 0)
+    else:
+        t = int(np.clip(anchor[3] / rows, 40, 110 * scale))
+        gw, gh = cols * t + (cols - 1) * gap, rows * t + (rows - 1) * gap
+        gx = _side_x(anchor, gw, w)
+        gy = int(np.clip(anchor[1], 0, max(h - gh, 0)))
+    small = cv2.resize(face.crop, (t, t), interpolation=cv2.INTER_AREA)
     for i in range(k):
-        thumb = cv2.resize(crop, (t, t), interpolation=cv2.INTER_AREA)
-        heat = heatmap_image(face.attention[i], t)
-        thumb = cv2.addWeighted(thumb, 1 - opacity, heat, opacity, 0)
-        x0 = tx + i * (t + 2)
-        if x0 + t > w or ty + t > h:
-            break
-        img[ty:ty + t, x0:x0 + t] = thumb
-        _text(img, f"h{i + 1}", (x0 + 2, ty + int(12 * scale) + 2), 0.4 * scale, (255, 255, 255))
+        x0, y0 = gx + (i % cols) * (t + gap), gy + (i // cols) * (t + gap)
+        if x0 + t > w or y0 + t > h:
+            continue
+        thumb = cv2.addWeighted(small, 1 - opacity, heatmap_image(face.attention[i], t), opacity, 0)
+        img[y0:y0 + t, x0:x0 + t] = thumb
+        _text(img, f"head {i + 1}", (x0 + 3, y0 + int(12 * scale) + 2), 0.38 * scale, (255, 255, 255))
 
 
 def draw_results(frame_bgr: np.ndarray, result, class_names, *, heatmap: str = "fused", opacity: float = 0.5,
@@ -219,8 +235,7 @@ def draw_results(frame_bgr: np.ndarray, result, class_names, *, heatmap: str = "
         ly = y - 6 if y - th - base - 6 >= 0 else y + bh + th + 6
         _panel(img, x - 1, ly - th - 4, x + tw + 6, ly + base + 1, alpha=0.6)
         _text(img, label, (x + 2, ly), font, color)
-        if bars:
-            draw_prob_bars(img, face.probs, class_names, colors, face.box, scale=scale)
+        panel = draw_prob_bars(img, face.probs, class_names, colors, face.box, scale=scale) if bars else None
         if mode == "all":
-            draw_head_thumbnails(img, face, face.box, opacity=opacity, scale=scale)
+            draw_head_thumbnails(img, face, panel or face.box, opacity=opacity, scale=scale, below=panel is not None)
     return img
