@@ -78,6 +78,7 @@ class RenderOptions:
     heatmap: str = "fused"
     opacity: float = 0.5
     landmarks: bool = False
+    face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
     selected_id: int | None = None
 
 
@@ -457,6 +458,7 @@ class Engine(QObject):
             old.close()
         self._last = None
         self._config = config
+        self.info.emit("Loading the model and the face landmarker…")
         try:
             pipeline = self._make_pipeline(config)
         except DanFerError as exc:
@@ -651,6 +653,7 @@ class Engine(QObject):
                 heatmap=opts.heatmap,
                 opacity=opts.opacity,
                 landmarks=opts.landmarks,
+                bars=opts.face_bars,
                 selected_id=opts.selected_id,
             )
             face = _selected_face(result, opts.selected_id)

@@ -70,6 +70,7 @@ class AppSettings:
     record_dir: str = field(default_factory=lambda: str(default_record_dir()))
     record_video: bool = False  # also write the annotated video next to the CSV
     landmarks: bool = False
+    face_bars: bool = False  # probability bars beside each face in the picture, too
     timeline_seconds: int = 20
 
     @classmethod

@@ -379,7 +379,8 @@ class Banner(QFrame):
             b.deleteLater()
         self._buttons = []
         self.level, self.kind = level, kind
-        self.setStyleSheet(f"Banner {{{self.STYLES.get(level, self.STYLES['info'])} border-radius:4px;}} QLabel {{ border:none; background:transparent; }}")
+        style = self.STYLES.get(level, self.STYLES["info"])
+        self.setStyleSheet(f"Banner {{{style} border-radius:4px;}} QLabel {{ border:none; background:transparent; }}")
         self.label.setText(text)
         for label, callback in actions:
             b = QPushButton(label)
@@ -448,7 +449,8 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("dan-fer settings")
         self.setMinimumWidth(520)
         form = QFormLayout(self)
-        self.model = _PathEdit(settings.model, placeholder="default: the model in models/", file_filter="ONNX models (*.onnx);;All files (*)")
+        self.model = _PathEdit(settings.model, placeholder="default: the model in models/",
+                               file_filter="ONNX models (*.onnx);;All files (*)")
         self.landmarker = _PathEdit(settings.landmarker, placeholder="default: $DAN_FER_LANDMARKER, cache or download",
                                     file_filter="MediaPipe task (*.task);;All files (*)")
         self.backend = QComboBox()
@@ -466,7 +468,8 @@ class SettingsDialog(QDialog):
         self.timeline.setRange(5, 300)
         self.timeline.setSuffix(" s")
         self.timeline.setValue(settings.timeline_seconds)
-        self.record_dir = _PathEdit(settings.record_dir, placeholder="folder for recordings and snapshots", file_filter=None, directory=True)
+        self.record_dir = _PathEdit(settings.record_dir, placeholder="folder for recordings and snapshots", file_filter=None,
+                                    directory=True)
         self.record_video = QCheckBox("also record the annotated video (.mp4)")
         self.record_video.setChecked(settings.record_video)
         form.addRow("Model (.onnx)", self.model)

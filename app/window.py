@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
             "QMainWindow, QWidget { background:#181a1e; color:#dcdee4; }"
             "QPushButton { background:#2a2d34; border:1px solid #3a3e47; padding:4px 10px; border-radius:4px; }"
             "QPushButton:hover { background:#343843; }"
+            "QPushButton:disabled, QCheckBox:disabled, QComboBox:disabled { color:#6b6f78; }"
             "QComboBox { background:#2a2d34; border:1px solid #3a3e47; padding:3px 6px; border-radius:4px; }"
             "QStatusBar QLabel { padding: 0 8px; color:#aeb2ba; }"
             "QMenuBar { background:#202228; } QMenu { background:#202228; }"
@@ -285,10 +286,14 @@ class MainWindow(QMainWindow):
         self.landmarks_action = self._action("&Landmarks", "L", lambda: self.landmarks_check.toggle())
         self.fullscreen_action = self._action("&Full screen", "F", self._on_fullscreen_action_triggered)
         self.fullscreen_action.setCheckable(True)
-        view_menu.addActions([self.pause_action, self.heatmap_action, self.landmarks_action, self.fullscreen_action])
+        self.face_bars_action = self._action("Probability &bars beside faces", "B", self._on_face_bars_action_triggered)
+        self.face_bars_action.setCheckable(True)
+        self.face_bars_action.setChecked(self.settings.face_bars)
+        view_menu.addActions([self.pause_action, self.heatmap_action, self.landmarks_action, self.face_bars_action,
+                              self.fullscreen_action])
         exit_fs = self._action("Leave full screen", "Esc", lambda: self.isFullScreen() and self._on_fullscreen_action_triggered())
         self.addAction(exit_fs)
-        for a in (self.pause_action, self.heatmap_action, self.landmarks_action, self.fullscreen_action,
+        for a in (self.pause_action, self.heatmap_action, self.landmarks_action, self.face_bars_action, self.fullscreen_action,
                   self.record_action, self.snapshot_action):
             self.addAction(a)  # shortcuts work with the menu bar hidden (full screen)
 
@@ -332,7 +337,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------------------------- public
     def start(self, source: str | None = None) -> None:
         """Load the model and open ``source`` (default: the first camera, or a message when there is none)."""
-        self.engine.set_options(heatmap=self.settings.heatmap, opacity=self.settings.opacity, landmarks=self.settings.landmarks)
+        self.engine.set_options(heatmap=self.settings.heatmap, opacity=self.settings.opacity, landmarks=self.settings.landmarks,
+                                face_bars=self.settings.face_bars)
         self.engine.configure(pipeline_config(self.settings))
         if source is None:
             cams = self.cameras()
@@ -456,9 +462,11 @@ class MainWindow(QMainWindow):
         self._refresh_sources()
         seekable = info.duration_s is not None
         self.seek_slider.setEnabled(seekable)
+        self.seek_slider.setVisible(seekable)
         self.seek_slider.setRange(0, int((info.duration_s or 0) * 10))
         self.time_label.setText("live" if info.is_live else ("still image" if info.is_still else "--:--"))
         self.play_button.setEnabled(not info.is_still)
+        self.play_button.setVisible(not info.is_still)
         self.setWindowTitle(f"dan-fer · {info.name}")
 
     @Slot(object)
@@ -600,6 +608,12 @@ class MainWindow(QMainWindow):
         self.engine.set_options(landmarks=on)
         save_settings(self._store, self.settings, ("landmarks",))
 
+    @Slot()
+    def _on_face_bars_action_triggered(self) -> None:
+        self.settings.face_bars = self.face_bars_action.isChecked()
+        self.engine.set_options(face_bars=self.settings.face_bars)
+        save_settings(self._store, self.settings, ("face_bars",))
+
     @Slot(float, float)
     def _on_view_frame_clicked(self, x: float, y: float) -> None:
         p = self._last_packet
@@ -681,7 +695,7 @@ class MainWindow(QMainWindow):
         combo = self.source_combo
         combo.blockSignals(True)
         combo.clear()
-        for index, name in self._cameras or []:
+        for index, name in self.cameras():
             combo.addItem(f"Camera {index}: {name}", str(index))
         if self._source_spec and not self._source_spec.isdigit():
             combo.addItem(Path(self._source_spec).name, self._source_spec)

@@ -198,6 +198,28 @@ def test_pause_and_seek_a_video(qtbot, make_window, media_dir):
     assert not w._paused
 
 
+def test_drop_a_file_opens_it_and_keys_toggle_fullscreen(qtbot, make_window, media_dir):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    w = make_window(cameras=[])
+    w.start(None)  # no camera: a message, then the user drops a video on the window
+    assert w.banner("camera") is not None
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(media_dir / VIDEO))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(w.engine.source_opened, timeout=TIMEOUT):
+        w.dropEvent(event)
+    assert w.source_combo.currentText() == VIDEO and w.banner("camera") is None
+    wait_for_face(qtbot, w)
+    qtbot.waitUntil(lambda: "processed" in w.fps_label.text(), timeout=TIMEOUT)  # capture / processed / shown fps, latency
+    assert "model:" in w.model_label.text() and "classes" in w.model_label.text()
+    QTest.keyClick(w, Qt.Key.Key_F)
+    assert w.fullscreen_action.isChecked()
+    QTest.keyClick(w, Qt.Key.Key_F)
+    assert not w.fullscreen_action.isChecked()
+
+
 # ------------------------------------------------------------------------------------ error paths
 
 
