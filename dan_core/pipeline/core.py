@@ -200,23 +200,24 @@ class Pipeline:
                 yield frame, result
             return
 
-        q: queue.Queue = queue.Queue(maxsize=depth)
+        # ``depth`` frames may be detected ahead of the one being classified: 1 keeps both stages busy
+        # while a frame waits for nothing but its own two stages (low latency as well as throughput)
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        ahead = threading.Semaphore(depth)
         stop = threading.Event()
         done = object()
 
         def put(item: object) -> bool:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
+            q.put(item)
+            return not stop.is_set()
 
         def worker() -> None:
             it = iter(frames)
             try:
                 while not stop.is_set():
+                    while not ahead.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
                     t0 = time.perf_counter()
                     try:
                         frame = next(it)
@@ -238,6 +239,7 @@ class Pipeline:
                 last = time.perf_counter()
                 while True:
                     item = q.get()
+                    ahead.release()
                     if item is done:
                         break
                     if isinstance(item, BaseException):
