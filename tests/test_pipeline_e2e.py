@@ -283,3 +283,23 @@ def test_image_without_a_face(tmp_path, landmarker_path, capsys):
     assert read_timeline(csv_path)[1]["frame"].size == 0  # a header, no rows
     rc, out, err = _cli(["report", csv_path, "--out", tmp_path / "r.png"], capsys)
     assert rc == 2 and "no rows" in err
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_stream_keeps_order_and_reports_source_errors(model_path, landmarker_path, media_dir, overlap):
+    from dan_core.pipeline.sources import Frame
+
+    img = cv2.imread(str(_media(media_dir, "whitehouse_obama_speaking.jpg")))
+
+    def frames():
+        for i in range(4):
+            yield Frame(img, i, i / 10)
+        raise DanFerError("the camera went away")
+
+    seen = []
+    with Pipeline(PipelineConfig(model=str(model_path), landmarker=str(landmarker_path))) as p:
+        with pytest.raises(DanFerError, match="went away"):
+            for frame, result in p.stream(frames(), overlap=overlap):
+                seen.append((frame.index, result.index, [f.face_id for f in result.faces]))
+                assert result.timings["latency"] >= result.timings["landmarks"]
+    assert seen == [(i, i, [1]) for i in range(4)]
