@@ -305,3 +305,18 @@ def test_corrupt_landmarker_file_is_one_clear_error(tmp_path, landmarker_path):
     bad.write_bytes(landmarker_path.read_bytes()[:50000])
     with pytest.raises(DanFerError, match="not a usable face landmarker model .*sha256"):
         lmk.FaceLandmarks(bad)
+
+
+def test_template_derivation_reproduces_the_shipped_template(fer_dir, landmarker_path):
+    """A small sample of FER training faces lands close to assets/ferplus_template.json."""
+    import json
+
+    from dan_core.pipeline.align import FERPLUS_TEMPLATE_PATH
+    from dan_core.pipeline.template import derive_template
+
+    with np.load(fer_dir / "fer2013_train.npz") as d:
+        images = d["images"][::950][:30]
+    result = derive_template(images, landmarker_path)
+    assert result["images_used"] >= 20
+    shipped = np.asarray(json.loads(FERPLUS_TEMPLATE_PATH.read_text())["points"])
+    np.testing.assert_allclose(np.asarray(result["points"]), shipped, atol=0.04)
