@@ -142,12 +142,15 @@ def resolve_landmarker(path: str | os.PathLike | None = None, *, download: bool 
 
 
 # ----------------------------------------------------------------------------- running it
+_NATIVE_LOG_PREFIXES = ("W0000", "I0000", "E0000", "INFO: Created TensorFlow Lite", "WARNING: Logging before InitGoogle")
+
+
 @contextmanager
 def captured_stderr() -> Iterator[list[str]]:
     """Capture what native code writes to file descriptor 2 (MediaPipe's start-up log lines).
 
-    The lines are handed back in the yielded list, so a failure can still show them; set
-    DAN_FER_DEBUG=1 to let them through.
+    MediaPipe's own log lines are dropped; anything else (another thread's output) is written
+    back afterwards. All lines are handed back in the yielded list; DAN_FER_DEBUG=1 lets them through.
     """
     out: list[str] = []
     if os.environ.get("DAN_FER_DEBUG"):
@@ -168,6 +171,9 @@ def captured_stderr() -> Iterator[list[str]]:
             os.close(saved)
             tmp.seek(0)
             out.extend(tmp.read().decode("utf-8", "replace").splitlines())
+            others = [line for line in out if not line.startswith(_NATIVE_LOG_PREFIXES)]
+            if others:
+                sys.stderr.write("\n".join(others) + "\n")
 
 
 @dataclass
