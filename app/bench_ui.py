@@ -61,11 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     latencies: list[float] = []
     processed: list[float] = []
     captured: list[float] = []
+    stages: dict[str, list[float]] = {}
     state = {"t0": None, "measuring": False, "errors": []}
 
     beat = QTimer()
     beat.setInterval(HEARTBEAT_MS)
-    beat.timeout.connect(lambda: heart.beat() if state["measuring"] else None)
+    cpu_in_gap: list[tuple[float, float]] = []  # (gap ms, UI-thread CPU ms during it): busy vs. starved
+
+    def on_beat() -> None:
+        if not state["measuring"]:
+            return
+        now, cpu = time.perf_counter(), time.thread_time()
+        if "last" in state:
+            cpu_in_gap.append(((now - state["last"][0]) * 1000, (cpu - state["last"][1]) * 1000))
+        state["last"] = (now, cpu)
+        heart.beat()
+
+    beat.timeout.connect(on_beat)
 
     def on_displayed(packet) -> None:
         now = time.monotonic()
@@ -78,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             latencies.append(packet.latency_ms)
             processed.append(packet.processed_fps)
             captured.append(packet.capture_fps)
+            for k, v in packet.timings.items():
+                stages.setdefault(k, []).append(v)
 
     def start_measuring() -> None:
         state["measuring"] = True
@@ -109,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "ui_max_block_ms": round(heart.max_block_ms(), 1),
         "ui_p99_block_ms": round(heart.percentile_block_ms(99), 1),
         "heartbeats": len(heart.gaps),
+        "worst_gaps_ms_(wall,ui_cpu)": [(round(g, 1), round(c, 1)) for g, c in sorted(cpu_in_gap, reverse=True)[:5]],
+        "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
         "cpu_count": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "errors": state["errors"],

@@ -308,6 +308,7 @@ class Engine(QObject):
         self._processed = RateMeter()
         self._seq = 0
         self._last: tuple[_Captured, Any] | None = None  # for re-rendering when paused / still
+        self._last_generation = -1
         self._last_captured: _Captured | None = None  # the newest frame seen, analysed again after a model change
         self._last_image: np.ndarray | None = None
         self._ptime = 0.0  # strictly increasing timestamps for the pipeline's VIDEO mode
@@ -622,6 +623,9 @@ class Engine(QObject):
         if detected.epoch != self._epoch:
             return  # detected by a pipeline that has since been replaced
         if self._pipeline is not None and detected.detections is not None:
+            if item.generation != self._last_generation:
+                self._pipeline.reset()  # after a seek or a new source: fresh tracks, no smoothing across the jump
+                self._last_generation = item.generation
             t0 = time.perf_counter()
             result = self._pipeline.classify(detected.detections)
             result.timings["classify_app"] = (time.perf_counter() - t0) * 1000.0

@@ -74,7 +74,7 @@ def pipeline_config(settings: AppSettings) -> Any:
         max_faces=settings.max_faces,
         smoothing=settings.smoothing,
         mode="video",
-        threads=1,  # one ONNX Runtime thread: MediaPipe runs beside it on the other core (see Engine.run)
+        threads=1,  # one ONNX Runtime thread: MediaPipe detects the next frame on the other core (see Engine.run)
     )
 
 
