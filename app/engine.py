@@ -261,7 +261,9 @@ def _default_make_pipeline(config: Any) -> Any:
 
 
 def is_still_path(spec: str) -> bool:
-    return Path(spec).suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+    from dan_core.pipeline.sources import IMAGE_SUFFIXES
+
+    return Path(spec).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _classify_pipeline_error(message: str) -> str:
@@ -692,8 +694,8 @@ class Engine(QObject):
             recording_rows=int(self._writer.rows) if self._writer is not None else None,
             timings=timings,
         )
-        self.out.put(packet)
-        self.frame_ready.emit(packet)
+        if self.out.put(packet):  # else the UI has a signal pending and will take this newer packet with it
+            self.frame_ready.emit(packet)
 
     def _write_video(self, image: np.ndarray) -> None:
         import cv2

@@ -360,3 +360,23 @@ def test_cli_automation_records_screenshots_and_exits_zero(tmp_path, media_dir, 
 
     img = QImage(str(shot))
     assert img.width() >= 800 and img.height() >= 500
+
+
+def test_settings_dialog_applies_and_rebuilds_the_pipeline(qtbot, make_window, store, media_dir, tmp_path):
+    from app.widgets import SettingsDialog
+
+    w = make_window()
+    with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
+        w.start(str(media_dir / VIDEO))
+    dialog = SettingsDialog(w.settings, w)
+    qtbot.addWidget(dialog)
+    dialog.max_faces.setValue(2)
+    dialog.smoothing.setValue(0.3)
+    dialog.record_dir.edit.setText(str(tmp_path / "elsewhere"))
+    new = dialog.result_settings()
+    assert (new.max_faces, new.smoothing, new.record_dir) == (2, 0.3, str(tmp_path / "elsewhere"))
+    with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
+        w.apply_settings(new)
+    store.sync()
+    assert int(store.value("max_faces")) == 2 and store.value("record_dir") == str(tmp_path / "elsewhere")
+    wait_for_face(qtbot, w)
