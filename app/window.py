@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
     def open_source(self, spec: str) -> None:
         self._source_spec = str(spec)
         self._ended = False
-        self._set_paused(False, tell_engine=False)
+        self.set_paused(False, tell_engine=False)
         self._timeline.clear()
         self._selected = None
         self.engine.set_options(selected_id=None)
@@ -472,7 +472,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_engine_source_ended(self, info: SourceInfo) -> None:
         self._ended = True
-        self._set_paused(True, tell_engine=False)
+        self.set_paused(True, tell_engine=False)
         self._show_banner("ended", "info", f"End of {info.name}. Press Space to play it again, or open another file.",
                           [("Play again", self._on_pause_action_triggered), ("Open…", self._on_open_action_triggered)])
 
@@ -567,11 +567,11 @@ class MainWindow(QMainWindow):
             self._ended = False
             self._clear_problem("ended")
             self.engine.seek(0.0)
-            self._set_paused(False)
+            self.set_paused(False)
             return
-        self._set_paused(not self._paused)
+        self.set_paused(not self._paused)
 
-    def _set_paused(self, paused: bool, *, tell_engine: bool = True) -> None:
+    def set_paused(self, paused: bool, *, tell_engine: bool = True) -> None:
         self._paused = paused
         self.play_button.setText("Play" if paused else "Pause")
         if tell_engine:

@@ -105,13 +105,15 @@ def test_video_shows_face_bars_and_attention_overlay(qtbot, make_window, media_d
     # the overlay changes the pixels inside the face box; with the overlay off they are the raw frame
     x, y, bw, bh = face.box
     inside = np.s_[y + bh // 3: y + 2 * bh // 3, x + bw // 3: x + 2 * bw // 3]
-    w.set_paused(True) if hasattr(w, "set_paused") else w._set_paused(True)
+    w.set_paused(True)  # one picture, so only the overlay differs between the two packets
+    qtbot.wait(500)  # let a frame that was in flight land
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
         w.set_heatmap_mode("fused")
-    fused = w.last_packet.image[inside].astype(int)
+    fused_packet = w.last_packet
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
         w.set_heatmap_mode("off")
-    off = w.last_packet.image[inside].astype(int)
+    assert w.last_packet.media_time_s == fused_packet.media_time_s
+    fused, off = fused_packet.image[inside].astype(int), w.last_packet.image[inside].astype(int)
     assert np.abs(fused - off).mean() > 5.0
     qtbot.waitUntil(lambda: len(w._timeline) > 0, timeout=TIMEOUT)
     assert max(w.timeline.curve_lengths()) > 0
