@@ -62,6 +62,7 @@ class PipelineInfo:
     class_names: tuple[str, ...]
     num_heads: int
     input_size: int
+    train_dataset: str = ""
 
 
 @dataclass(frozen=True)
@@ -461,7 +462,6 @@ class Engine(QObject):
             old.close()
         self._last = None
         self._config = config
-        self.info.emit("Loading the model and the face landmarker…")
         try:
             pipeline = self._make_pipeline(config)
         except DanFerError as exc:
@@ -484,6 +484,7 @@ class Engine(QObject):
                 class_names=tuple(p.class_names),
                 num_heads=int(p.num_heads),
                 input_size=int(p.input_size),
+                train_dataset=str(getattr(p, "meta", {}).get("train_dataset", "") or ""),
             )
         )
         self._rerender.set()

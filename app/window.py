@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
         """Load the model and open ``source`` (default: the first camera, or a message when there is none)."""
         self.engine.set_options(heatmap=self.settings.heatmap, opacity=self.settings.opacity, landmarks=self.settings.landmarks,
                                 face_bars=self.settings.face_bars)
-        self.engine.configure(pipeline_config(self.settings))
+        self._configure_engine()
         if source is None:
             cams = self.cameras()
             if not cams:
@@ -347,6 +347,10 @@ class MainWindow(QMainWindow):
                 return
             source = str(cams[0][0])
         self.open_source(source)
+
+    def _configure_engine(self) -> None:
+        self.statusBar().showMessage("Loading the model and the face landmarker…")  # stays until ready or failed
+        self.engine.configure(pipeline_config(self.settings))
 
     def open_source(self, spec: str) -> None:
         self._source_spec = str(spec)
@@ -448,6 +452,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_engine_failed(self, error: AppError) -> None:
+        if error.kind in ("model", "landmarker"):
+            self.statusBar().clearMessage()
         self._show_problem(error)
 
     @Slot(str)
@@ -484,8 +490,10 @@ class MainWindow(QMainWindow):
         self._num_heads = info.num_heads
         self._set_classes(info.class_names)
         self.backend_label.setText(f"backend: {info.backend}")
-        self.model_label.setText(f"model: {info.model_name} · {len(info.class_names)} classes · {info.num_heads} heads")
-        self.model_label.setToolTip(", ".join(info.class_names))
+        trained = f"{info.train_dataset}, " if info.train_dataset else ""
+        self.model_label.setText(f"model: {info.model_name} ({trained}{len(info.class_names)} classes, {info.num_heads} heads)")
+        self.model_label.setToolTip("classes: " + ", ".join(info.class_names))
+        self.statusBar().showMessage(f"Ready: {info.model_name} on {info.backend}", 3000)
         if self.settings.heatmap not in heatmap_modes(info.num_heads):
             self.settings.heatmap = "fused"
             self.engine.set_options(heatmap="fused")
@@ -663,7 +671,7 @@ class MainWindow(QMainWindow):
         if (old.model, old.landmarker, old.backend, old.max_faces, old.smoothing) != (
             new.model, new.landmarker, new.backend, new.max_faces, new.smoothing
         ):
-            self.engine.configure(pipeline_config(self.settings))
+            self._configure_engine()
 
     @Slot()
     def _on_fullscreen_action_triggered(self) -> None:
