@@ -91,7 +91,6 @@ def open_store(settings_file: str | None):
 def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
     prepare_qt_environment()
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow, load_settings
@@ -122,10 +121,11 @@ def run(options: Options) -> int:
         window.resize(*options.size)
     auto = Automation(window, options) if (options.exit_after is not None or options.record or options.screenshot) else None
     window.show()
+    if auto is not None:
+        auto.connect()
     window.start(options.source)
     if auto is not None:
         auto.begin()
-    QTimer.singleShot(0, lambda: None)
     qapp.exec()
     window.shutdown()
     return auto.status if auto is not None else 0
@@ -151,10 +151,14 @@ class Automation:
         self._startup.setSingleShot(True)
         self._startup.timeout.connect(self._on_startup_timeout)
 
+    def connect(self) -> None:
+        """Before the window starts: a problem may be shown at once (no camera)."""
+        self.window.displayed.connect(self._on_window_displayed)
+        self.window.problem_shown.connect(self._on_window_problem_shown)
+
     def begin(self) -> None:
+        """After the window started: the recording request queues behind loading the model."""
         w = self.window
-        w.displayed.connect(self._on_window_displayed)
-        w.engine.failed.connect(self._on_engine_failed)
         if self.options.record:
             w.start_recording(Path(self.options.record), force=self.options.force)
         self._startup.start(int(self.STARTUP_LIMIT_S * 1000))
@@ -169,9 +173,9 @@ class Automation:
     def _on_window_displayed(self, packet) -> None:
         self._arm()
 
-    def _on_engine_failed(self, error) -> None:
+    def _on_window_problem_shown(self, error) -> None:
         self.problems.append(f"{error.kind}: {error.message}")
-        print(f"dan-fer app: {error.kind}: {error.message}", file=sys.stderr)
+        # the window logs the message (logging is set up in run()); here it only decides the exit status
         self.status = 1
         self._arm()  # still leave after SECONDS, with the message visible in the screenshot
 

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
     """``dan-fer app``. Dependencies are keyword-only so tests can hand in their own."""
 
     displayed = Signal(object)  # Packet, after it was painted (tests and the benchmark listen)
+    problem_shown = Signal(object)  # AppError, once its banner is up
 
     def __init__(
         self,
@@ -168,12 +169,14 @@ class MainWindow(QMainWindow):
         self.source_combo.activated.connect(self._on_source_combo_activated)
         self.open_button = QPushButton("Open…")
         self.play_button = QPushButton("Pause")
+        self.play_button.setVisible(False)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
         self.seek_slider.setEnabled(False)
+        self.seek_slider.setVisible(False)  # shown for seekable files once one is open
         self.seek_slider.setMinimumWidth(120)
         self.seek_slider.sliderPressed.connect(self._on_seek_slider_pressed)
         self.seek_slider.sliderReleased.connect(self._on_seek_slider_released)
-        self.time_label = QLabel("--:-- / --:--")
+        self.time_label = QLabel(" ")
         self.heatmap_combo = QComboBox()
         self.heatmap_combo.setToolTip("Attention overlay (H cycles)")
         self.heatmap_combo.activated.connect(self._on_heatmap_combo_activated)
@@ -738,6 +741,7 @@ class MainWindow(QMainWindow):
         text = error.message.rstrip(".") + "." + (f" {hint}" if hint else "")
         level = "warning" if error.kind in ("source_failed",) else "error"
         self._show_banner(error.kind, level, text, actions)
+        self.problem_shown.emit(error)
         if error.kind in ("camera", "source") and self.view.has_frame() is False:
             self.view.set_placeholder("No picture yet. Drop a video or an image here, or use File ▸ Open (Ctrl+O)")
         log.warning("%s: %s", error.kind, error.message)
