@@ -7,6 +7,7 @@ the error paths a real device cannot produce on demand.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -354,7 +355,7 @@ def test_cli_automation_records_screenshots_and_exits_zero(tmp_path, media_dir, 
     cmd = [sys.executable, "-m", "dan_core.cli", "app", "--source", str(media_dir / VIDEO), "--model", str(model_path),
            "--landmarker", str(landmarker_path), "--backend", "cpu", "--record", str(out), "--exit-after", "2",
            "--screenshot", str(shot), "--settings-file", str(tmp_path / "s.ini")]
-    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(out.read_text().splitlines()) > 5
@@ -382,3 +383,18 @@ def test_settings_dialog_applies_and_rebuilds_the_pipeline(qtbot, make_window, s
     store.sync()
     assert int(store.value("max_faces")) == 2 and store.value("record_dir") == str(tmp_path / "elsewhere")
     wait_for_face(qtbot, w)
+
+
+@pytest.mark.slow
+def test_cli_without_camera_shows_the_message_and_exits_one(tmp_path, landmarker_path, model_path):
+    from dan_core.pipeline.sources import list_cameras
+
+    if list_cameras():
+        pytest.skip("this machine has a camera")
+    shot = tmp_path / "nocam.png"
+    cmd = [sys.executable, "-m", "dan_core.cli", "app", "--model", str(model_path), "--landmarker", str(landmarker_path),
+           "--exit-after", "0.5", "--screenshot", str(shot), "--settings-file", str(tmp_path / "s.ini")]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1 and "No camera found" in proc.stderr
+    assert shot.is_file()
