@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dan_core.augment import to_float
-from dan_core.checkpoint import load_model
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.errors import DanFerError
 from dan_core.metrics import EvalResult, summarize
@@ -28,25 +27,17 @@ def _label_map(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) ->
 
 
 def predict_probs(model_path: str | Path, records: FaceRecords, *, tta_flip: bool = False, batch_size: int = 128,
-                  device: str = "cpu", show: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
+                  show: bool = True) -> tuple[np.ndarray, tuple[str, ...]]:
     """Class probabilities (N, C_model) for every record, and the model's class names."""
+    from dan_core.pipeline.backends import make_backend, model_info
+
     path = Path(model_path)
-    if path.suffix == ".onnx":
-        from dan_core.onnx_model import OnnxModel
+    backend = make_backend(path, "auto")
+    names, size, color, _ = model_info(backend.meta)
+    gray = color == "gray"
 
-        onnx_model = OnnxModel(path)
-        size, gray, names = onnx_model.info.input_size, onnx_model.info.color == "gray", onnx_model.info.class_names
-
-        def run(x: torch.Tensor) -> np.ndarray:
-            return onnx_model(x.numpy())[1]
-    else:
-        torch_model = load_model(path).to(device)
-        cfg = torch_model.config
-        size, gray, names = cfg.input_size, cfg.color == "gray", cfg.class_names
-
-        @torch.inference_mode()
-        def run(x: torch.Tensor) -> np.ndarray:
-            return torch_model(x.to(device)).logits.float().softmax(1).cpu().numpy()
+    def run(x: torch.Tensor) -> np.ndarray:
+        return backend.run(x.numpy())[0]
 
     loader = DataLoader(FaceDataset(records, size), batch_size=batch_size, shuffle=False, collate_fn=collate_batch)
     out = []

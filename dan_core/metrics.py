@@ -96,3 +96,38 @@ def plot_confusion(result: EvalResult, path: str, title: str = "") -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] | None = None) -> None:
+    """Validation accuracy and training loss per epoch from one or more metrics.jsonl files
+    (several files: consecutive phases of one model, e.g. low-res training then fine-tuning)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
+    offset = 0
+    for i, file in enumerate(metrics_files):
+        with open(file) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        epochs = [offset + r["epoch"] for r in records]
+        label = labels[i] if labels else file
+        ax_acc.plot(epochs, [r["val_accuracy"] * 100 for r in records], "o-", label=f"{label}: accuracy")
+        ax_acc.plot(epochs, [r["val_mean_class_accuracy"] * 100 for r in records], "s--", label=f"{label}: mean-class")
+        ax_loss.plot(epochs, [r["loss"] for r in records], "o-", label=f"{label}: total")
+        ax_loss.plot(epochs, [r["ce"] for r in records], "s--", label=f"{label}: cross-entropy")
+        offset = epochs[-1] if epochs else offset
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("validation %")
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

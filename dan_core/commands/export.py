@@ -1,4 +1,5 @@
-"""dan-fer export: a checkpoint -> one self-contained ONNX file meeting the app's contract."""
+"""dan-fer export: a checkpoint -> one self-contained ONNX file meeting the app's contract,
+or (``--out X.pt``) a slim checkpoint: weights (EMA folded in) + config, for fine-tuning."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dan_core.checkpoint import load_model
+from dan_core.checkpoint import load_model, save_model
 from dan_core.errors import DanFerError
 from dan_core.export import export_onnx
 
@@ -24,7 +25,7 @@ def load_template(path: str) -> list[list[float]]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a dan-fer .pt checkpoint (EMA weights are used when present)")
-    p.add_argument("--out", required=True, help="output .onnx")
+    p.add_argument("--out", required=True, help="output .onnx, or .pt for a slim weights-only checkpoint")
     p.add_argument("--half", action="store_true", help="store weights as float16 (compute stays float32)")
     p.add_argument("--template", help="alignment template JSON (5 points, normalised crop coordinates)")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
@@ -35,6 +36,13 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, use_ema=not args.no_ema)
     if args.template:
         model.config.template = load_template(args.template)
+    if Path(args.out).suffix == ".pt":
+        try:
+            save_model(model, args.out, half=args.half)
+        except OSError as exc:
+            raise DanFerError(f"cannot write {args.out}: {exc}") from exc
+        print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
+        return 0
     rep = export_onnx(model, args.out, half=args.half)
     if args.json:
         print(json.dumps(rep.__dict__))
