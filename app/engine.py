@@ -81,6 +81,7 @@ class RenderOptions:
     landmarks: bool = False
     face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
     selected_id: int | None = None
+    view_size: tuple[int, int] | None = None  # device pixels of the view: frames are scaled here, not on the UI thread
 
 
 @dataclass
@@ -88,14 +89,15 @@ class Packet:
     """One displayed frame: the annotated picture and what the panels need."""
 
     seq: int
-    image: np.ndarray  # (H, W, 3) uint8 BGR, annotated, C-contiguous
+    image: np.ndarray  # (H, W, 3) uint8 BGR, annotated, C-contiguous, frame resolution (snapshots, recording)
+    display: np.ndarray  # the same scaled to fit the view, BGRA (what the UI thread blits as it is)
     result: Any  # FrameResult | None (None while no model is loaded)
     media_time_s: float
     captured_at: float  # time.monotonic() when the frame left the source
     published_at: float
     capture_fps: float
     processed_fps: float
-    heads: np.ndarray | None = None  # (S, (K+2)*S, 3) BGR strip for the selected face: crop, fused, head1..K
+    heads: np.ndarray | None = None  # (S, (K+2)*S, 4) BGRA strip for the selected face: crop, fused, head1..K
     heads_face_id: int | None = None
     recording_rows: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -665,7 +667,7 @@ class Engine(QObject):
             )
             face = _selected_face(result, opts.selected_id)
             if face is not None:
-                heads = head_strip(face, opacity=max(opts.opacity, 0.35))
+                heads = _bgra(head_strip(face, opacity=max(opts.opacity, 0.35)))
                 heads_id = face.face_id
         elif image.ndim == 2:
             import cv2
@@ -678,12 +680,14 @@ class Engine(QObject):
         if process and self._writer is not None and self._video_path is not None:
             self._write_video(image)
         self._last_image = image
+        display = _bgra(fit_to(image, opts.view_size))  # scaled and in Qt's native layout, here and not on the UI thread
         self._seq += 1
         timings = dict(getattr(result, "timings", {}) or {}) if result is not None else {}
         timings["draw_app"] = draw_ms
         packet = Packet(
             seq=self._seq,
             image=image,
+            display=display,
             result=result,
             media_time_s=float(item.frame.time_s),
             captured_at=item.captured_at,
@@ -725,6 +729,26 @@ class Engine(QObject):
             except Exception:
                 log.exception("closing the pipeline failed")
             self._pipeline = None
+
+
+def _bgra(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)  # (H, W, 4): QImage.Format_RGB32 in memory
+
+
+def fit_to(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """``image`` scaled to fit inside ``size`` (w, h) keeping its aspect ratio (OpenCV, off the UI thread)."""
+    if not size or size[0] < 2 or size[1] < 2:
+        return image
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(size[0] / w, size[1] / h)
+    tw, th = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    if (tw, th) == (w, h):
+        return image
+    return cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _selected_face(result: Any, selected_id: int | None) -> Any:

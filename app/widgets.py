@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,12 +34,19 @@ from app.state import BACKENDS, MAX_FACES_LIMIT, AppSettings
 BG = QColor(24, 26, 30)
 FG = QColor(220, 222, 228)
 MUTED = QColor(140, 144, 152)
+TRACK = QColor(50, 53, 60)
+SELECTED_BG = QColor(38, 41, 48)
 
 
 def bgr_to_qimage(image: np.ndarray) -> QImage:
-    """Wrap a C-contiguous (H, W, 3) uint8 BGR array without copying; keep ``image`` alive while in use."""
+    """Wrap a C-contiguous uint8 array without copying; keep ``image`` alive while the QImage is in use.
+
+    (H, W, 4) BGRA (``cv2.COLOR_BGR2BGRA``) is Qt's native RGB32 layout on little-endian machines (all that
+    PySide6 ships for) and paints without conversion; (H, W, 3) BGR works too, but Qt converts it on every paint.
+    """
     h, w = image.shape[:2]
-    return QImage(image.data, w, h, int(image.strides[0]), QImage.Format.Format_BGR888)
+    fmt = QImage.Format.Format_RGB32 if image.shape[2] == 4 else QImage.Format.Format_BGR888
+    return QImage(image.data, w, h, int(image.strides[0]), fmt)
 
 
 def qcolor(bgr: Sequence[int]) -> QColor:
@@ -51,14 +58,20 @@ def qcolor(bgr: Sequence[int]) -> QColor:
 
 
 class VideoView(QWidget):
-    """The annotated frame, scaled to fit with its aspect ratio; click selects a face."""
+    """The annotated frame, centred with its aspect ratio; click selects a face.
+
+    The engine already scaled the picture to this widget's size (``view_resized`` tells it the
+    size), so painting is a plain 1:1 blit; only right after a resize is a frame scaled here.
+    """
 
     frame_clicked = Signal(float, float)  # frame pixel coordinates
+    view_resized = Signal(int, int)  # device pixels
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._array: np.ndarray | None = None
         self._image: QImage | None = None
+        self._frame_size: tuple[int, int] = (1, 1)
         self._placeholder = "Drop a video or an image here, or use File ▸ Open (Ctrl+O)"
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -68,9 +81,19 @@ class VideoView(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(960, 540)
 
-    def set_frame(self, image: np.ndarray | None) -> None:
+    def device_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return int(self.width() * dpr), int(self.height() * dpr)
+
+    def set_frame(self, image: np.ndarray | None, frame_size: tuple[int, int] | None = None) -> None:
+        """``image``: BGR, ideally already scaled to fit; ``frame_size``: (w, h) of the analysed frame."""
         self._array = image
-        self._image = None if image is None else bgr_to_qimage(image)
+        if image is None:
+            self._image = None
+        else:
+            self._image = bgr_to_qimage(image)
+            self._image.setDevicePixelRatio(self.devicePixelRatioF())
+            self._frame_size = frame_size or (image.shape[1], image.shape[0])
         self.update()
 
     def set_placeholder(self, text: str) -> None:
@@ -81,11 +104,14 @@ class VideoView(QWidget):
         return self._image is not None
 
     def _target(self) -> QRectF:
-        assert self._image is not None
-        iw, ih = self._image.width(), self._image.height()
-        scale = min(self.width() / iw, self.height() / ih)
-        w, h = iw * scale, ih * scale
+        fw, fh = self._frame_size
+        scale = min(self.width() / fw, self.height() / fh)
+        w, h = fw * scale, fh * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.view_resized.emit(*self.device_size())
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
         p = QPainter(self)
@@ -97,8 +123,14 @@ class VideoView(QWidget):
             p.setFont(f)
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
             return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        p.drawImage(self._target(), self._image)
+        target = self._target()
+        img = self._image
+        dpr = img.devicePixelRatio()
+        if abs(img.width() / dpr - target.width()) <= 1.5 and abs(img.height() / dpr - target.height()) <= 1.5:
+            p.drawImage(QPointF(round(target.x()), round(target.y())), img)  # 1:1, the common case
+        else:
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)  # until the engine catches up with a resize
+            p.drawImage(target, img)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         if self._image is None or event.button() != Qt.MouseButton.LeftButton:
@@ -107,8 +139,8 @@ class VideoView(QWidget):
         pos = event.position()
         if not t.contains(pos):
             return
-        sx = self._image.width() / t.width()
-        self.frame_clicked.emit((pos.x() - t.x()) * sx, (pos.y() - t.y()) * sx)
+        scale = self._frame_size[0] / t.width()
+        self.frame_clicked.emit((pos.x() - t.x()) * scale, (pos.y() - t.y()) * scale)
 
 
 # ------------------------------------------------------------------------------------ probabilities
@@ -160,8 +192,7 @@ class ProbabilityPanel(QWidget):
         return QSize(240, 60)
 
     def paintEvent(self, event) -> None:  # noqa: N802
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p = QPainter(self)  # no antialiasing, only filled rectangles: this repaints with every frame
         p.fillRect(self.rect(), BG)
         self._rects = []
         if not self._faces:
@@ -177,10 +208,8 @@ class ProbabilityPanel(QWidget):
         for face_id, probs, dominant, conf in self._faces:
             block = QRectF(2, y, width - 4, self.block_height() - self.GAP + 2)
             self._rects.append((block, face_id))
-            if face_id == self._selected:
-                p.setPen(QPen(QColor(255, 255, 255, 70), 1))
-                p.setBrush(QColor(255, 255, 255, 14))
-                p.drawRoundedRect(block, 5, 5)
+            if face_id == self._selected and len(self._faces) > 1:
+                p.fillRect(block, SELECTED_BG)
             p.setFont(bold)
             p.setPen(self._colors.get(dominant, FG))
             p.drawText(QRectF(8, y + 2, width - 16, self.HEADER - 4), Qt.AlignmentFlag.AlignVCenter,
@@ -191,12 +220,9 @@ class ProbabilityPanel(QWidget):
                 v = float(probs[i]) if i < len(probs) else 0.0
                 p.setPen(FG)
                 p.drawText(QRectF(8, y, label_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, name)
-                bar = QRectF(8 + label_w, y + 3, max(0.0, width - 16 - label_w - pct_w), self.ROW - 6)
-                p.setPen(Qt.PenStyle.NoPen)
-                p.setBrush(QColor(50, 53, 60))
-                p.drawRoundedRect(bar, 3, 3)
-                p.setBrush(self._colors.get(name, FG))
-                p.drawRoundedRect(QRectF(bar.x(), bar.y(), bar.width() * min(max(v, 0.0), 1.0), bar.height()), 3, 3)
+                bar = QRectF(8 + label_w, y + 4, max(0.0, width - 16 - label_w - pct_w), self.ROW - 8)
+                p.fillRect(bar, TRACK)
+                p.fillRect(QRectF(bar.x(), bar.y(), bar.width() * min(max(v, 0.0), 1.0), bar.height()), self._colors.get(name, FG))
                 p.setPen(MUTED)
                 p.drawText(QRectF(width - 8 - pct_w, y, pct_w, self.ROW),
                            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{v * 100:.0f}%")
@@ -215,21 +241,31 @@ class ProbabilityPanel(QWidget):
 
 
 class HeadsView(QWidget):
-    """The selected face's aligned crop, fused attention and each head's attention, side by side."""
+    """The selected face's aligned crop, fused attention and each head's attention, as tiles.
+
+    Tiles are drawn at their own size (no scaling on the UI thread); the columns follow the width.
+    """
+
+    TILE = 96  # the engine's head_strip tile size
+    LABEL = 16
+    TITLE = 22
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._array: np.ndarray | None = None
         self._image: QImage | None = None
-        self._labels: list[str] = []
+        self._labels: list[str] = ["face", "fused", *(f"head {i + 1}" for i in range(4))]
         self._title = "Attention"
-        self.setMinimumHeight(70)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(3 * self.TILE + 12)
 
     def set_strip(self, strip: np.ndarray | None, num_heads: int, face_id: int | None) -> None:
         self._array = strip
         self._image = None if strip is None else bgr_to_qimage(strip)
-        self._labels = ["face", "fused", *(f"head {i + 1}" for i in range(num_heads))]
+        labels = ["face", "fused", *(f"head {i + 1}" for i in range(num_heads))]
+        if labels != self._labels:
+            self._labels = labels
+            self.setFixedHeight(self.heightForWidth(self.width()))
         self._title = "Attention" if face_id is None else f"Attention · face {face_id}"
         self.update()
 
@@ -237,18 +273,18 @@ class HeadsView(QWidget):
     def has_strip(self) -> bool:
         return self._image is not None
 
+    def _columns(self, w: int) -> int:
+        return max(1, (w - 4) // (self.TILE + 4))
+
     def sizeHint(self) -> QSize:
-        return QSize(260, self.heightForWidth(260))
+        return QSize(3 * self.TILE + 12, self.heightForWidth(3 * self.TILE + 12))
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802
         return True
 
     def heightForWidth(self, w: int) -> int:  # noqa: N802
-        n = max(1, len(self._labels) or 6)
-        cols = 3
-        rows = (n + cols - 1) // cols
-        tile = (w - 8) / cols
-        return int(22 + rows * (tile + 16))
+        rows = -(-len(self._labels) // self._columns(w))
+        return self.TITLE + rows * (self.TILE + self.LABEL) + 4
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         self.setFixedHeight(self.heightForWidth(self.width()))
@@ -265,21 +301,21 @@ class HeadsView(QWidget):
         p.setFont(self.font())
         if self._image is None:
             p.setPen(MUTED)
-            p.drawText(QRectF(6, 22, self.width() - 12, 40), Qt.AlignmentFlag.AlignTop, "Select a face to see what each head looks at")
+            p.drawText(QRectF(6, self.TITLE, self.width() - 12, 40), Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                       "Select a face to see where each attention head looks")
             return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         s = self._image.height()
         n = self._image.width() // s
-        cols = 3
-        tile = (self.width() - 8) / cols
+        cols = self._columns(self.width())
+        x0 = (self.width() - cols * (self.TILE + 4)) // 2 + 2
+        p.setPen(MUTED)
         for i in range(n):
             r, c = divmod(i, cols)
-            x = 4 + c * tile
-            y = 22 + r * (tile + 16)
-            p.drawImage(QRectF(x + 2, y, tile - 4, tile - 4), self._image, QRectF(i * s, 0, s, s))
-            p.setPen(MUTED)
+            x = x0 + c * (self.TILE + 4)
+            y = self.TITLE + r * (self.TILE + self.LABEL)
+            p.drawImage(QPointF(x, y), self._image, QRectF(i * s, 0, s, s))
             label = self._labels[i] if i < len(self._labels) else ""
-            p.drawText(QRectF(x, y + tile - 4, tile, 16), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, label)
+            p.drawText(QRectF(x, y + s, s, self.LABEL), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, label)
 
 
 # ----------------------------------------------------------------------------------------- timeline

@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         # view | side panel, over the timeline
         self.view = VideoView()
         self.view.frame_clicked.connect(self._on_view_frame_clicked)
+        self.view.view_resized.connect(self._on_view_view_resized)
         self.probs = ProbabilityPanel()
         self.probs.face_clicked.connect(self._select_face)
         self.heads = HeadsView()
@@ -341,7 +342,7 @@ class MainWindow(QMainWindow):
     def start(self, source: str | None = None) -> None:
         """Load the model and open ``source`` (default: the first camera, or a message when there is none)."""
         self.engine.set_options(heatmap=self.settings.heatmap, opacity=self.settings.opacity, landmarks=self.settings.landmarks,
-                                face_bars=self.settings.face_bars)
+                                face_bars=self.settings.face_bars, view_size=self.view.device_size())
         self._configure_engine()
         if source is None:
             cams = self.cameras()
@@ -423,7 +424,7 @@ class MainWindow(QMainWindow):
             return
         packet = newest
         self._last_packet = packet
-        self.view.set_frame(packet.image)
+        self.view.set_frame(packet.display, (packet.image.shape[1], packet.image.shape[0]))
         self._displayed.tick()
         self._latency_ms = 0.8 * self._latency_ms + 0.2 * packet.latency_ms if self._latency_ms else packet.latency_ms
         result = packet.result
@@ -624,6 +625,10 @@ class MainWindow(QMainWindow):
         self.settings.face_bars = self.face_bars_action.isChecked()
         self.engine.set_options(face_bars=self.settings.face_bars)
         save_settings(self._store, self.settings, ("face_bars",))
+
+    @Slot(int, int)
+    def _on_view_view_resized(self, width: int, height: int) -> None:
+        self.engine.set_options(view_size=(width, height))
 
     @Slot(float, float)
     def _on_view_frame_clicked(self, x: float, y: float) -> None:

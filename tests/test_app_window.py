@@ -100,7 +100,7 @@ def test_video_shows_face_bars_and_attention_overlay(qtbot, make_window, media_d
     assert w.view.has_frame()
     assert w.probs.face_count >= 1  # probability bars per face
     assert w.heads.has_strip  # crop + fused + per-head thumbnails of the selected face
-    assert packet.heads.shape == (96, 96 * (2 + face.attention.shape[0]), 3)
+    assert packet.heads.shape == (96, 96 * (2 + face.attention.shape[0]), 4)
     assert w.selected_face == face.face_id
     assert "onnxruntime" in w.backend_label.text()
     # the overlay changes the pixels inside the face box; with the overlay off they are the raw frame
