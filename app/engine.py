@@ -53,6 +53,7 @@ class SourceInfo:
     is_still: bool
     fps: float
     duration_s: float | None
+    mode: str = "video"  # the landmarker mode it needs: "image" for photos and folders of photos
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,13 @@ def is_still_path(spec: str) -> bool:
     from dan_core.pipeline.sources import IMAGE_SUFFIXES
 
     return Path(spec).suffix.lower() in IMAGE_SUFFIXES
+
+
+def source_mode(source: Any, spec: str) -> str:
+    """The landmarker mode a source needs: "image" for photos and folders of photos, else "video"."""
+    from dan_core.pipeline.sources import ImageSource
+
+    return "image" if isinstance(source, ImageSource) or (not getattr(source, "is_live", False) and is_still_path(spec)) else "video"
 
 
 def _classify_pipeline_error(message: str) -> str:
@@ -509,7 +517,10 @@ class Engine(QObject):
         still = not is_live and (is_still_path(spec) or count == 1)
         duration = (count / fps) if (count and fps > 0 and not is_live and not still) else None
         name = f"camera {spec}" if spec.isdigit() else Path(spec).name
-        self._source_info = SourceInfo(spec, name, is_live, still, fps, duration)
+        mode = source_mode(source, spec)
+        self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode)
+        if self._config is not None and getattr(self._config, "mode", mode) != mode:
+            self._do_configure(dataclasses.replace(self._config, mode=mode))  # stills: IMAGE mode finds small faces too
         self._last = self._last_captured = None
         self._source_count += 1
         self._capture = Capture(source, self._frames, generation=self._source_count << 32)  # seeks count up from there

@@ -361,8 +361,9 @@ class TimelinePlot(QWidget):
             self.plot.plot([], [], pen=self._pg.mkPen(qcolor(colors[name]), width=2), name=name) for name in class_names
         ]
 
-    def set_series(self, times: np.ndarray, probs: np.ndarray, face_id: int | None) -> None:
-        self.title.setText("Timeline" if face_id is None else f"Timeline · face {face_id}")
+    def set_series(self, times: np.ndarray, probs: np.ndarray, face_id: int | None, *, note: str = "") -> None:
+        title = "Timeline" if face_id is None else f"Timeline · face {face_id}"
+        self.title.setText(f"{title}   {note}" if note else title)
         for i, curve in enumerate(self._curves):
             if len(times) and i < probs.shape[1]:
                 curve.setData(times, probs[:, i], skipFiniteCheck=True)

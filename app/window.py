@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
-from app.engine import AppError, Engine, Packet, PipelineInfo, RecordingInfo, SourceInfo
+from app.engine import AppError, Engine, Packet, PipelineInfo, RecordingInfo, SourceInfo, is_still_path
 from app.state import (
     AppSettings,
     RateMeter,
@@ -64,7 +64,7 @@ def save_settings(store: QSettings, settings: AppSettings, keys: tuple[str, ...]
     store.sync()
 
 
-def pipeline_config(settings: AppSettings) -> Any:
+def pipeline_config(settings: AppSettings, *, mode: str = "video") -> Any:
     from dan_core.pipeline import PipelineConfig
 
     return PipelineConfig(
@@ -73,7 +73,7 @@ def pipeline_config(settings: AppSettings) -> Any:
         backend=settings.backend,
         max_faces=settings.max_faces,
         smoothing=settings.smoothing,
-        mode="video",
+        mode=mode,
         threads=1,  # one ONNX Runtime thread: MediaPipe detects the next frame on the other core (see Engine.run)
     )
 
@@ -199,6 +199,9 @@ class MainWindow(QMainWindow):
         controls.addSpacing(8)
         controls.addWidget(self.play_button)
         controls.addWidget(self.seek_slider, 1)
+        self._no_seek_spacer = QWidget()  # takes the slider's room when there is nothing to seek
+        self._no_seek_spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        controls.addWidget(self._no_seek_spacer, 1)
         controls.addWidget(self.time_label)
         controls.addSpacing(8)
         controls.addWidget(QLabel("Attention"))
@@ -227,8 +230,8 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(290)
-        scroll.setMaximumWidth(380)
+        scroll.setMinimumWidth(3 * HeadsView.TILE + 40)  # three attention tiles side by side, and a scroll bar
+        scroll.setMaximumWidth(420)
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.view)
@@ -343,7 +346,7 @@ class MainWindow(QMainWindow):
         """Load the model and open ``source`` (default: the first camera, or a message when there is none)."""
         self.engine.set_options(heatmap=self.settings.heatmap, opacity=self.settings.opacity, landmarks=self.settings.landmarks,
                                 face_bars=self.settings.face_bars, view_size=self.view.device_size())
-        self._configure_engine()
+        self._configure_engine(mode="image" if source is not None and (is_still_path(source) or Path(source).is_dir()) else "video")
         if source is None:
             cams = self.cameras()
             if not cams:
@@ -352,9 +355,12 @@ class MainWindow(QMainWindow):
             source = str(cams[0][0])
         self.open_source(source)
 
-    def _configure_engine(self) -> None:
+    def _configure_engine(self, *, mode: str | None = None) -> None:
+        """(Re)build the pipeline; ``mode`` defaults to what the open source needs (the engine adapts it on open)."""
+        if mode is None:
+            mode = self._source.mode if self._source is not None else "video"
         self.statusBar().showMessage("Loading the model and the face landmarker…")  # stays until ready or failed
-        self.engine.configure(pipeline_config(self.settings))
+        self.engine.configure(pipeline_config(self.settings, mode=mode))
 
     def open_source(self, spec: str) -> None:
         self._source_spec = str(spec)
@@ -444,7 +450,8 @@ class MainWindow(QMainWindow):
             if now - self._timeline_drawn >= 0.1:  # 10 Hz: the chart need not repaint at the video's rate
                 self._timeline_drawn = now
                 t, p = self._timeline.series(now)
-                self.timeline.set_series(t, p, self._timeline.face_id)
+                still = self._source is not None and self._source.is_still
+                self.timeline.set_series(t, p, self._timeline.face_id, note="(a still image has no timeline)" if still else "")
         if packet.recording_rows is not None and self._recording is not None and self._recording.active:
             self._update_record_label(packet.recording_rows)
         if self._source is not None and self._source.duration_s and not self._seek_dragging:
@@ -473,6 +480,7 @@ class MainWindow(QMainWindow):
         seekable = info.duration_s is not None
         self.seek_slider.setEnabled(seekable)
         self.seek_slider.setVisible(seekable)
+        self._no_seek_spacer.setVisible(not seekable)
         self.seek_slider.setRange(0, int((info.duration_s or 0) * 10))
         self.time_label.setText("live" if info.is_live else ("still image" if info.is_still else "--:--"))
         self.play_button.setEnabled(not info.is_still)

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from app.engine import Engine  # noqa: E402
@@ -182,6 +182,25 @@ def test_still_image_redraws_on_option_change_and_snapshot(qtbot, make_window, m
     with qtbot.waitSignal(w.engine.snapshot_saved, timeout=TIMEOUT) as blocker:
         QTest.keyClick(w, Qt.Key.Key_S)
     assert Path(blocker.args[0]).is_file() and Path(blocker.args[0]).parent == tmp_path / "rec"
+
+
+def test_group_photo_shows_several_faces_in_image_mode(qtbot, make_window, media_dir):
+    w = make_window()
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):  # a photo after a video: IMAGE mode
+        w.open_source(str(media_dir / "pexels_group_meeting.jpeg"))
+    assert w._source.mode == "image"
+    qtbot.waitUntil(lambda: w.last_packet is not None and w.last_packet.result is not None
+                    and len(w.last_packet.result.faces) >= 2, timeout=TIMEOUT)
+    assert w.probs.face_count == len(w.last_packet.result.faces)
+    # clicking a face in the view selects it
+    other = next(f for f in w.last_packet.result.faces if f.face_id != w.selected_face)
+    x, y, bw, bh = other.box
+    t = w.view._target()  # where the frame lies in the view
+    scale = t.width() / w.last_packet.image.shape[1]
+    QTest.mouseClick(w.view, Qt.MouseButton.LeftButton, pos=QPoint(int(t.x() + (x + bw / 2) * scale), int(t.y() + (y + bh / 2) * scale)))
+    assert w.selected_face == other.face_id and w.engine.options().selected_id == other.face_id
 
 
 def test_pause_and_seek_a_video(qtbot, make_window, media_dir):
