@@ -158,6 +158,25 @@ def test_recording_start_stop_writes_csv_rows(qtbot, make_window, media_dir, tmp
     assert w.banner("recorded") is not None
 
 
+def test_recording_with_annotated_video_in_the_record_folder(qtbot, make_window, media_dir, tmp_path):
+    import cv2
+
+    w = make_window(record_video=True)
+    w.start(str(media_dir / VIDEO))
+    wait_for_face(qtbot, w)
+    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT) as started:
+        QTest.keyClick(w, Qt.Key.Key_R)  # default names in the record folder
+    csv_path, video_path = started.args[0].csv_path, started.args[0].video_path
+    assert csv_path.parent == tmp_path / "rec" and video_path == csv_path.with_suffix(".mp4")
+    qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 5, timeout=TIMEOUT)
+    with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
+        QTest.keyClick(w, Qt.Key.Key_R)
+    cap = cv2.VideoCapture(str(video_path))
+    ok, frame = cap.read()
+    assert ok and frame.shape == w.last_packet.image.shape and cap.get(cv2.CAP_PROP_FRAME_COUNT) >= 5
+    cap.release()
+
+
 def test_closing_the_window_while_recording_finishes_the_file(qtbot, make_window, media_dir, tmp_path):
     w = make_window()
     w.start(str(media_dir / VIDEO))
