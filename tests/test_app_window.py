@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,10 @@ def test_closing_the_window_while_recording_finishes_the_file(qtbot, make_window
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
         w.start_recording(out)
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 3, timeout=TIMEOUT)
+    t0 = time.monotonic()
     w.close()
+    assert time.monotonic() - t0 < 3.0  # a cooperative stop is quick
+    assert not w._thread.isRunning()
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["rows"] >= 3 and len(out.read_text().splitlines()) == meta["rows"] + 1
 
