@@ -345,12 +345,14 @@ class Engine(QObject):
         self._request(self._do_close_source)
 
     def set_paused(self, paused: bool) -> None:
-        if self._capture is not None:
-            self._capture.set_paused(paused)
+        capture = self._capture  # one read: the engine thread may replace it meanwhile
+        if capture is not None:
+            capture.set_paused(paused)
 
     def seek(self, time_s: float) -> None:
-        if self._capture is not None:
-            self._capture.seek(time_s)
+        capture = self._capture
+        if capture is not None:
+            capture.seek(time_s)
 
     def set_options(self, **changes: Any) -> None:
         """Change how frames are drawn (heatmap, opacity, landmarks, selected_id); redraws a paused frame."""
@@ -374,8 +376,9 @@ class Engine(QObject):
     def stop(self) -> None:
         """Cooperative stop: the loop finishes its current frame, closes the recording and returns."""
         self._stop.set()
-        if self._capture is not None:
-            self._capture.set_paused(False)
+        capture = self._capture
+        if capture is not None:
+            capture.set_paused(False)
 
     @property
     def is_running(self) -> bool:
