@@ -294,6 +294,8 @@ class Engine(QObject):
     snapshot_saved = Signal(object)  # Path
     stopped = Signal()
 
+    HEADS_INTERVAL_S = 1 / 12  # the attention tiles refresh at most this often while playing (a few ms each)
+
     def __init__(
         self,
         *,
@@ -324,6 +326,7 @@ class Engine(QObject):
         self._last_generation = -1
         self._last_captured: _Captured | None = None  # the newest frame seen, analysed again after a model change
         self._last_image: np.ndarray | None = None
+        self._heads_cache: tuple[float, int, np.ndarray] | None = None  # (when, face id, BGRA strip)
         self._ptime = 0.0  # strictly increasing timestamps for the pipeline's VIDEO mode
         self._last_media: float | None = None
         self._writer: Any = None  # TimelineWriter
@@ -681,8 +684,11 @@ class Engine(QObject):
             )
             face = _selected_face(result, opts.selected_id)
             if face is not None:
-                heads = _bgra(head_strip(face, opacity=max(opts.opacity, 0.35)))
-                heads_id = face.face_id
+                now = time.monotonic()
+                cached = self._heads_cache
+                if cached is None or not process or cached[1] != face.face_id or now - cached[0] >= self.HEADS_INTERVAL_S:
+                    cached = self._heads_cache = (now, face.face_id, _bgra(head_strip(face, opacity=max(opts.opacity, 0.35))))
+                heads, heads_id = cached[2], face.face_id
         elif image.ndim == 2:
             import cv2
 
