@@ -429,8 +429,14 @@ class Engine(QObject):
             self.stopped.emit()
 
     def _detect_loop(self) -> None:
-        """The detect stage: newest captured frame -> landmarks and aligned crops."""
+        """The detect stage: newest captured frame -> landmarks and aligned crops.
+
+        It runs at most one frame ahead of classification: it waits until its last result was taken,
+        then takes the newest frame, so no detection is thrown away unused (CPU matters on 2 cores).
+        """
         while not self._stop.is_set():
+            if not self._detected.wait_empty(0.05):
+                continue
             item = self._frames.take(timeout=0.05)
             if item is None:
                 continue
