@@ -43,11 +43,12 @@ from app.state import (
     valid_heatmap_mode,
 )
 from app.widgets import Banner, HeadsView, ProbabilityPanel, SettingsDialog, TimelinePlot, VideoView
+from dan_core.classes import FERPLUS
 
 log = logging.getLogger(__name__)
 
 MEDIA_FILTER = "Videos and images (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
-DEFAULT_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+DEFAULT_CLASSES = FERPLUS  # shown until the model says what its classes are
 
 
 # ------------------------------------------------------------------------------------ settings store
@@ -823,11 +824,7 @@ class MainWindow(QMainWindow):
 
 
 def _class_colors(class_names: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
-    try:
-        from dan_core.pipeline.draw import class_colors
-    except ImportError:  # the drawing module is optional for the widgets; fall back to a fixed palette
-        palette = [(180, 180, 180), (60, 200, 80), (0, 200, 255), (200, 120, 40), (40, 40, 220), (40, 140, 80), (160, 60, 160),
-                   (80, 160, 200)]
-        return {n: palette[i % len(palette)] for i, n in enumerate(class_names)}
-    return {n: tuple(int(v) for v in c) for n, c in class_colors(class_names).items()}
+    """The pipeline's colours, so a class looks the same in the picture, the bars and the timeline."""
+    from dan_core.pipeline.draw import class_colors
 
+    return {n: tuple(int(v) for v in c) for n, c in class_colors(class_names).items()}
