@@ -278,7 +278,13 @@ def source_mode(source: Any, spec: str) -> str:
 
 
 def _classify_pipeline_error(message: str) -> str:
-    return "landmarker" if "landmark" in message.lower() or ".task" in message.lower() else "model"
+    """Which banner (and which next step) a pipeline error gets: landmarker, backend or model."""
+    text = message.lower()
+    if "landmark" in text or ".task" in text:
+        return "landmarker"
+    if "--backend" in text or "cuda" in text or "driver" in text:
+        return "backend"
+    return "model"
 
 
 class Engine(QObject):

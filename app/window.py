@@ -464,7 +464,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_engine_failed(self, error: AppError) -> None:
-        if error.kind in ("model", "landmarker"):
+        if error.kind in ("model", "landmarker", "backend"):
             self.statusBar().clearMessage()
         self._show_problem(error)
 
@@ -498,8 +498,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_engine_pipeline_ready(self, info: PipelineInfo) -> None:
         self._pipeline = info
-        self._clear_problem("model")
-        self._clear_problem("landmarker")
+        for kind in ("model", "landmarker", "backend"):
+            self._clear_problem(kind)
         self._num_heads = info.num_heads
         self._set_classes(info.class_names)
         self.backend_label.setText(f"backend: {info.backend}")
@@ -748,6 +748,8 @@ class MainWindow(QMainWindow):
             "landmarker": ("Put face_landmarker.task somewhere and choose it in Settings (or set DAN_FER_LANDMARKER).",
                            [("Choose landmarker…", self._on_choose_landmarker), settings]),
             "record": ("Check the record folder in Settings.", [settings]),
+            "backend": ("Choose another backend in Settings (auto uses CUDA when it really works, else the CPU).",
+                        [("Use auto backend", self._on_use_auto_backend), settings]),
         }.get(kind, ("", []))
 
     def _show_problem(self, error: AppError) -> None:
@@ -781,6 +783,12 @@ class MainWindow(QMainWindow):
             s = AppSettings(**self.settings.to_mapping())
             s.model = path
             self.apply_settings(s)
+
+    @Slot()
+    def _on_use_auto_backend(self) -> None:
+        s = AppSettings(**self.settings.to_mapping())
+        s.backend = "auto"
+        self.apply_settings(s)
 
     @Slot()
     def _on_choose_landmarker(self) -> None:

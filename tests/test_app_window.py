@@ -369,6 +369,20 @@ def test_invalid_model_file(qtbot, make_window, media_dir, tmp_path):
     assert w.banner("model") is not None
 
 
+def test_unavailable_backend_offers_auto(qtbot, make_window, media_dir):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers() and Path("/proc/driver/nvidia").exists():
+        pytest.skip("this machine has CUDA")
+    w = make_window(backend="cuda")
+    with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "backend"):
+        w.start(str(media_dir / VIDEO))
+    assert "Use auto backend" in w.banner("backend").button_labels()
+    with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
+        w.banner("backend").click("Use auto backend")
+    assert w.banner("backend") is None and w.settings.backend == "auto"
+
+
 def test_missing_landmarker_offline(qtbot, make_window, media_dir):
     w = make_window(landmarker="")  # no path, no env var, empty cache, downloads disabled
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "landmarker"):
