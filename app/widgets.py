@@ -341,10 +341,17 @@ class TimelinePlot(QWidget):
         # no grid: grid lines belong to the axis items, which would then repaint (slowly) with every curve update
         self.plot.setLabel("bottom", "seconds")
         self.plot.getPlotItem().setContentsMargins(4, 4, 8, 4)
-        self.legend = self.plot.addLegend(offset=(6, 4), labelTextColor=FG, brush=QColor(24, 26, 30, 180), colCount=4)
+        # the legend is a label above the chart: inside it would hide the curves it explains
         self.title = QLabel("Timeline")
         self.title.setStyleSheet("color: #dcdee4; font-weight: bold; padding: 2px 6px;")
-        layout.addWidget(self.title)
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setStyleSheet("padding: 2px 6px;")
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addStretch(1)
+        header.addWidget(self.legend)
+        layout.addLayout(header)
         layout.addWidget(self.plot)
         self._curves: list = []
         self.setMinimumHeight(150)
@@ -356,7 +363,9 @@ class TimelinePlot(QWidget):
     def set_classes(self, class_names: Sequence[str], colors: dict[str, Sequence[int]]) -> None:
         for c in self._curves:
             self.plot.removeItem(c)
-        self.legend.clear()
+        self.legend.setText("&nbsp;&nbsp;".join(
+            f'<span style="color:{qcolor(colors[n]).name()}">━━</span>&nbsp;<span style="color:#c8cad0">{n}</span>'
+            for n in class_names))
         self._curves = [
             self.plot.plot([], [], pen=self._pg.mkPen(qcolor(colors[name]), width=2), name=name) for name in class_names
         ]
