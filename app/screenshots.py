@@ -26,7 +26,7 @@ SHOTS = (  # file name, heatmap mode, extra options
 )
 
 
-def make_zoom_clip(image_path: Path, out: Path, *, seconds: float = 10.0, fps: float = 25.0, size=(800, 600)) -> Path:
+def make_zoom_clip(image_path: Path, out: Path, *, seconds: float = 12.0, fps: float = 25.0, size=(800, 600)) -> Path:
     """A clip of ``image_path`` zooming slowly from the whole picture towards its upper centre (the face)."""
     import cv2
     import numpy as np
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshots"))
     parser.add_argument("--model")
     parser.add_argument("--landmarker")
-    parser.add_argument("--after", type=float, default=7.0, help="seconds of playback before each screenshot")
+    parser.add_argument("--after", type=float, default=10.0, help="seconds of playback before each screenshot")
     parser.add_argument("--size", default="1280x800")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -69,10 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_zoom_clip(Path(args.image), Path(tmp) / "astronaut_zoom.mp4")
+        settings = Path(tmp) / "settings.ini"
+        settings.write_text("[General]\ntimeline_seconds=10\n")  # a timeline as long as the clip has played
         for name, heatmap, extra in SHOTS:
             cmd = [sys.executable, "-m", "app", "--source", str(clip), "--heatmap", heatmap, "--opacity", "0.5",
                    "--exit-after", str(args.after), "--screenshot", str(out / name), "--size", args.size,
-                   "--settings-file", str(Path(tmp) / "settings.ini"), *extra]
+                   "--settings-file", str(settings), *extra]
             if args.model:
                 cmd += ["--model", args.model]
             if args.landmarker:
