@@ -88,8 +88,19 @@ def open_store(settings_file: str | None):
     return QSettings(ORGANIZATION, APPLICATION)
 
 
+def check_display() -> None:
+    """Qt aborts the process when it finds no display; say what to do instead."""
+    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        from dan_core.errors import DanFerError
+
+        raise DanFerError("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, under xvfb-run, "
+                          "or with QT_QPA_PLATFORM=offscreen for --exit-after/--screenshot automation")
+
+
 def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
+    check_display()
     prepare_qt_environment()
     from PySide6.QtWidgets import QApplication
 

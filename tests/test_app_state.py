@@ -147,3 +147,16 @@ def test_recording_names_and_elapsed():
     assert csv == Path("/rec/dan-fer-20260102-030405.csv") and mp4.suffix == ".mp4"
     assert snapshot_path("/rec", datetime(2026, 1, 2, 3, 4, 5, 678000)).name == "dan-fer-snapshot-20260102-030405-678.png"
     assert format_elapsed(65) == "01:05" and format_elapsed(3725) == "1:02:05"
+
+
+def test_app_without_display_says_what_to_do(monkeypatch):
+    from app.main import check_display
+    from dan_core.errors import DanFerError
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    for var in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(DanFerError, match="offscreen"):
+        check_display()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    check_display()
