@@ -303,3 +303,16 @@ def test_stream_keeps_order_and_reports_source_errors(model_path, landmarker_pat
                 seen.append((frame.index, result.index, [f.face_id for f in result.faces]))
                 assert result.timings["latency"] >= result.timings["landmarks"]
     assert seen == [(i, i, [1]) for i in range(4)]
+
+
+def test_model_that_contradicts_its_metadata(tmp_path, model_path, landmarker_path):
+    import onnx
+
+    proto = onnx.load(str(model_path))
+    for prop in proto.metadata_props:
+        if prop.key == "class_names":
+            prop.value = json.dumps(["a", "b", "c"])
+    bad = tmp_path / "three classes.onnx"
+    onnx.save(proto, str(bad))
+    with pytest.raises(DanFerError, match="metadata says 3 classes"):
+        Pipeline(PipelineConfig(model=str(bad), landmarker=str(landmarker_path)))

@@ -112,6 +112,7 @@ class Pipeline:
         self.meta = self._backend.meta
         self.class_names, self.input_size, self.color, self.num_heads = model_info(self.meta)
         self.model_name: str = model_path.name
+        self._check_model()
         self.template, self.template_source = template_for(self.meta, self.input_size)
         self.aligner = Aligner(self.template, self.input_size, source_size=source_size_for(self.meta))
         self.landmarker_path = resolve_landmarker(config.landmarker)
@@ -120,6 +121,19 @@ class Pipeline:
         self.tracker = Tracker(max_missed=config.max_missed)
         self._lock = threading.Lock()
         self._count = 0
+
+    def _check_model(self) -> None:
+        """One warm-up batch: the first real frame is not slow, and a model that does not match its
+        own metadata fails here with one line instead of in the middle of a run."""
+        blank = np.zeros((1, 3, self.input_size, self.input_size), np.float32)
+        try:
+            probs, attention = self._backend.run(blank)
+        except Exception as exc:
+            raise DanFerError(f"{self.model_name} does not run on a {self.input_size}x{self.input_size} input: "
+                              f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}") from exc
+        if probs.shape != (1, len(self.class_names)) or attention.ndim != 4 or attention.shape[1] != self.num_heads:
+            raise DanFerError(f"{self.model_name} gives probs {probs.shape} and attention {attention.shape}, but its metadata "
+                              f"says {len(self.class_names)} classes and {self.num_heads} heads")
 
     # ------------------------------------------------------------------ the two halves
     def detect(self, frame: np.ndarray, time_s: float, *, index: int | None = None) -> Detections:
