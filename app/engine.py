@@ -518,6 +518,7 @@ class Engine(QObject):
         self._rerender.set()
 
     def _do_open_source(self, spec: str) -> None:
+        self._do_stop_recording("Source changed.")  # one recording, one source (its sidecar names it)
         self._do_close_source()
         try:
             source = self._open_source(spec)
@@ -592,6 +593,8 @@ class Engine(QObject):
         path = Path(writer.path)
         try:
             writer.close()
+        except DanFerError as exc:  # e.g. the disk filled up: say so, and still leave the recording state
+            self.failed.emit(AppError("record", f"the recording could not be finished: {exc}"))
         finally:
             if self._video is not None:
                 self._video.release()
@@ -669,7 +672,11 @@ class Engine(QObject):
                 pass
             self._processed.tick()
             if self._writer is not None:
-                self._writer.write(result)
+                try:
+                    self._writer.write(result)
+                except DanFerError as exc:
+                    self.failed.emit(AppError("record", f"recording stopped: {exc}"))
+                    self._do_stop_recording("")
         self._last = (item, result)
         self._rerender.clear()
         self._publish(item, result, process=True)
