@@ -35,7 +35,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
-    """Rebuild a DAN from one of our checkpoints (EMA weights preferred when present)."""
+    """Rebuild a DAN from one of our checkpoints (EMA weights when present and better on validation)."""
     ckpt = load_file(path)
     if "config" not in ckpt or "model" not in ckpt:
         if "model_state_dict" in ckpt:
@@ -43,7 +43,8 @@ def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
         raise DanFerError(f"{path} is not a dan-fer checkpoint (no 'config'/'model' keys)")
     config = DANConfig.from_dict(ckpt["config"])
     model = DAN(config)
-    state = ckpt["ema"] if use_ema and ckpt.get("ema") else ckpt["model"]
+    # training records which of the EMA and the raw weights scored better on validation
+    state = ckpt["ema"] if use_ema and ckpt.get("ema") and ckpt.get("prefer_ema", True) else ckpt["model"]
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state)

@@ -131,3 +131,20 @@ def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] |
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """python -m dan_core.metrics METRICS.jsonl [...] --out curve.png [--labels a b]"""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dan_core.metrics", description="plot learning curves from metrics.jsonl files")
+    p.add_argument("metrics", nargs="+", help="metrics.jsonl of consecutive training phases")
+    p.add_argument("--labels", nargs="+", help="one label per file")
+    p.add_argument("--out", required=True, help="PNG to write")
+    args = p.parse_args(argv)
+    plot_learning_curve(args.metrics, args.out, args.labels)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

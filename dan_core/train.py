@@ -304,6 +304,7 @@ def save_checkpoint(path: Path, model: nn.Module, affinity: AffinityLoss, opt: t
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "ema": ema.state if ema is not None else None,
+        "prefer_ema": bool(metrics.get("prefer_ema", True)),  # which weights scored better on validation
         "epoch": epoch,
         "config": model_cfg.to_dict(),
         "class_names": list(model_cfg.class_names),
@@ -358,15 +359,15 @@ def main(cfg: TrainConfig) -> dict:
     steps_per_epoch = len(train_loader) if not cfg.max_steps else min(cfg.max_steps, len(train_loader))
     opt = make_optimizer(list(model.parameters()) + list(affinity.parameters()), cfg)
     sched = make_scheduler(opt, cfg, steps_per_epoch)
-    ema = ModelEma(model, cfg.ema) if cfg.ema > 0 else None
-
     start_epoch, best = 0, -1.0
-    if cfg.resume:
-        ckpt = load_file(cfg.resume)
+    ckpt = load_file(cfg.resume) if cfg.resume else {}
+    if ckpt:
         model.load_state_dict(ckpt["model"])
         affinity.load_state_dict(ckpt["affinity"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+    ema = ModelEma(model, cfg.ema) if cfg.ema > 0 else None
+    if ckpt:
         if ema is not None and ckpt.get("ema"):
             ema.state = {k: v.to(device) for k, v in ckpt["ema"].items()}
         start_epoch = int(ckpt["epoch"]) + 1
@@ -388,15 +389,22 @@ def main(cfg: TrainConfig) -> dict:
         stats = train_one_epoch(train_model, affinity, partition, train_loader, opt, sched, cfg, device, size,
                                 ema, epoch, info.main)
         if info.main:
-            eval_model = model
-            if ema is not None:
-                eval_model = DAN(model_cfg).to(device)
-                eval_model.load_state_dict(ema.state)
-            res = evaluate(eval_model, val_loader, device, cfg.image_size, class_names, cfg.color == "gray", cfg.tta_flip)
+            gray = cfg.color == "gray"
+            res = evaluate(model, val_loader, device, cfg.image_size, class_names, gray, cfg.tta_flip)
+            prefer_ema = False
+            if ema is not None:  # early in training the average can trail far behind: keep the better one
+                ema_model = DAN(model_cfg).to(device)
+                ema_model.load_state_dict(ema.state)
+                ema_res = evaluate(ema_model, val_loader, device, cfg.image_size, class_names, gray, cfg.tta_flip)
+                raw_accuracy = res.accuracy
+                prefer_ema = ema_res.accuracy >= res.accuracy
+                res = ema_res if prefer_ema else res
             best = max(best, res.accuracy)
             record = {"epoch": epoch + 1, "size": size, **asdict(stats), "val_accuracy": res.accuracy,
                       "val_mean_class_accuracy": res.mean_class_accuracy, "val_loss": res.loss, "val_ece": res.ece,
                       "val_per_class": res.per_class, "best_accuracy": best, "time": time.time()}
+            if ema is not None:
+                record.update(val_accuracy_raw=raw_accuracy, val_accuracy_ema=ema_res.accuracy, prefer_ema=prefer_ema)
             with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             save_checkpoint(out / "last.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, record)
