@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.window import MainWindow
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setStyle("Fusion")  # as app.main does
     tmp = tempfile.TemporaryDirectory()
     store = QSettings(str(Path(tmp.name) / "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(model=args.model or "", landmarker=args.landmarker or "", backend=args.backend,

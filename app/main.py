@@ -108,6 +108,7 @@ def run(options: Options) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="dan-fer app: %(message)s")
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setStyle("Fusion")  # the same look on every platform, and it follows the window's dark palette
     qapp.setOrganizationName(ORGANIZATION)
     qapp.setApplicationName(APPLICATION)
 
