@@ -538,13 +538,13 @@ class Engine(QObject):
         name = f"camera {spec}" if spec.isdigit() else Path(spec).name
         mode = source_mode(source, spec)
         self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode)
+        self.source_opened.emit(self._source_info)
+        self._last = self._last_captured = None
         if self._config is not None and getattr(self._config, "mode", mode) != mode:
             self._do_configure(dataclasses.replace(self._config, mode=mode))  # stills: IMAGE mode finds small faces too
-        self._last = self._last_captured = None
         self._source_count += 1
         self._capture = Capture(source, self._frames, generation=self._source_count << 32)  # seeks count up from there
         self._capture.start()
-        self.source_opened.emit(self._source_info)
 
     def _do_close_source(self) -> None:
         if self._capture is not None:
