@@ -215,7 +215,7 @@ class Automation:
             else:
                 print(f"dan-fer app: screenshot saved to {path}")
         w.shutdown()  # finishes the recording file before the event loop ends
-        rec = w._recording
+        rec = w.recording
         if rec is not None and rec.csv_path is not None and not rec.active:
             print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
         w.close()

@@ -387,6 +387,11 @@ class MainWindow(QMainWindow):
         self.engine.stop_recording()
 
     @property
+    def recording(self) -> RecordingInfo | None:
+        """The last recording state the engine reported (active, or finished with its message)."""
+        return self._recording
+
+    @property
     def is_recording(self) -> bool:
         return bool(self._recording and self._recording.active)
 
