@@ -279,6 +279,8 @@ class HeadsView(QWidget):
         self.setMinimumWidth(3 * self.TILE + 12)
 
     def set_strip(self, strip: np.ndarray | None, num_heads: int, face_id: int | None) -> None:
+        if strip is self._array and strip is not None and len(self._labels) == num_heads + 2:
+            return  # the engine refreshes the tiles ~12 times a second; nothing to repaint in between
         self._array = strip
         self._image = None if strip is None else bgr_to_qimage(strip)
         labels = ["face", "fused", *(f"head {i + 1}" for i in range(num_heads))]
