@@ -37,7 +37,7 @@ class DANConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     train_dataset: str = ""
-    template: list[list[float]] | None = field(default=None)  # 5 alignment points in input pixels
+    template: list[list[float]] | None = field(default=None)  # 5 alignment points, [0, 1] crop coordinates
 
     @property
     def num_classes(self) -> int:
