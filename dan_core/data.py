@@ -172,15 +172,22 @@ def read_fer2013_csv(path: str | Path, split: str = "train") -> FaceRecords:
 def read_fer2013_npz(path: str | Path, split: str = "train") -> FaceRecords:
     """The packed npz of ../shared/data/fer2013: images uint8 (N,48,48), labels, index.
 
-    ``path`` is an npz file, or a folder with fer2013_train.npz / fer2013_publictest.npz.
+    ``path`` is an npz file, or a folder with fer2013_train.npz / fer2013_publictest.npz, or with
+    the unpacked fer2013_device_pack.npz (keys train_images, publictest_images, ...).
     """
     path = Path(path)
+    prefix = ""
     if path.is_dir():
         name = {"train": "fer2013_train.npz", "val": "fer2013_publictest.npz", "test": "fer2013_privatetest.npz"}
-        path = path / name[_split_name(split)]
+        pack = path / "fer2013_device_pack.npz"  # `xz -dk fer2013_device_pack.npz.xz`: both splits in one file
+        if not (path / name[_split_name(split)]).is_file() and pack.is_file():
+            prefix = {"train": "train_", "val": "publictest_", "test": "privatetest_"}[split]
+            path = pack
+        else:
+            path = path / name[split]
     try:
         with np.load(_need(path, "FER2013 npz")) as z:
-            images, labels, index = z["images"], z["labels"], z["index"]
+            images, labels, index = z[f"{prefix}images"], z[f"{prefix}labels"], z[f"{prefix}index"]
     except (KeyError, ValueError, OSError) as exc:
         raise DanFerError(f"cannot read {path}: {exc}") from exc
     return FaceRecords(labels=labels.astype(np.int64), class_names=classes.FER2013, pixels=images,

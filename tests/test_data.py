@@ -164,3 +164,14 @@ def test_shared_fer_pack_matches_its_sources_md(fer_dir: Path) -> None:
     assert train.class_counts().tolist() == [3969, 435, 4079, 7186, 4796, 3161, 4932]
     val = read_ferplus(fer_dir, "val")
     assert 3000 < len(val) < 3579 and val.class_names == classes.FERPLUS
+
+
+def test_fer_device_pack_layout(tmp_path: Path) -> None:
+    images = np.arange(3 * 48 * 48, dtype=np.uint8).reshape(3, 48, 48)
+    np.savez(tmp_path / "fer2013_device_pack.npz", train_images=images[:2], train_labels=np.int8([3, 0]),
+             train_index=np.int32([0, 1]), publictest_images=images[2:], publictest_labels=np.int8([6]),
+             publictest_index=np.int32([28709]))
+    train = read_dataset("fer2013", tmp_path, "train")
+    val = read_dataset("fer2013", tmp_path, "val")
+    assert train.labels.tolist() == [3, 0] and val.ids is not None and val.ids.tolist() == [28709]
+    assert val.pixels is not None and np.array_equal(val.pixels[0], images[2])
