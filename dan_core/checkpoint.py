@@ -55,7 +55,12 @@ def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
 
 def save_model(model: DAN, path: str | Path, *, half: bool = False, extra: Mapping[str, Any] | None = None) -> None:
     """Save weights + config (+ extra keys); ``half`` stores floating weights as float16."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone() for k, v in model.state_dict().items()}
+    def store(v: torch.Tensor) -> torch.Tensor:
+        # values beyond float16's range (e.g. a BatchNorm running_var) stay float32
+        fits = v.is_floating_point() and v.numel() > 0 and v.abs().max() < torch.finfo(torch.float16).max
+        return (v.half() if half and fits else v).detach().cpu().clone()
+
+    state = {k: store(v) for k, v in model.state_dict().items()}
     out = {"model": state, "config": model.config.to_dict(), "class_names": list(model.config.class_names)}
     if extra:
         out.update(extra)

@@ -149,3 +149,14 @@ def test_official_file_given_to_load_model_says_what_to_do(tmp_path: Path) -> No
     torch.save({"model_state_dict": {}}, path)
     with pytest.raises(DanFerError, match="import-checkpoint"):
         load_model(path)
+
+
+def test_half_checkpoint_keeps_values_beyond_float16_range(tmp_path: Path) -> None:
+    model = DAN(DANConfig(num_heads=1, input_size=32)).eval()
+    with torch.no_grad():
+        model.backbone.bn1.running_var.fill_(1e6)  # > 65504: would become inf in float16
+    save_model(model, tmp_path / "m.pt", half=True)
+    state = torch.load(tmp_path / "m.pt", weights_only=True)["model"]
+    assert state["backbone.bn1.running_var"].dtype == torch.float32
+    assert state["backbone.conv1.weight"].dtype == torch.float16
+    assert torch.isfinite(load_model(tmp_path / "m.pt")(torch.rand(2, 3, 32, 32)).logits).all()
