@@ -316,3 +316,16 @@ def test_model_that_contradicts_its_metadata(tmp_path, model_path, landmarker_pa
     onnx.save(proto, str(bad))
     with pytest.raises(DanFerError, match="metadata says 3 classes"):
         Pipeline(PipelineConfig(model=str(bad), landmarker=str(landmarker_path)))
+
+
+def test_smiles_are_recognised(image_pipeline, media_dir):
+    """Model, alignment, colour and template end to end: clearly smiling stills read as happiness."""
+    names = [n.lower() for n in image_pipeline.class_names]
+    happy = next((names.index(n) for n in ("happiness", "happy") if n in names), None)
+    if happy is None:
+        pytest.skip(f"the model has no happiness class: {names}")
+    hits = []
+    for name in ("nasa_astronaut_eileen_collins.png", "mediapipe_testdata_sergey.png", "whitehouse_obama_portrait_smiling.jpg"):
+        result = image_pipeline.process(cv2.imread(str(_media(media_dir, name)), cv2.IMREAD_UNCHANGED), 0.0)
+        hits.append(int(np.argmax(result.faces[0].probs)) == happy)
+    assert all(hits), f"happiness on {hits}"
