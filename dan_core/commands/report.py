@@ -89,13 +89,19 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     fig.legend(handles=[Patch(color=colors[c], label=c) for c in classes], loc="lower center", ncol=len(classes),
                fontsize=8, frameon=False, bbox_to_anchor=(0.45, 0.0))
     fig.subplots_adjust(left=0.07, right=0.9, top=1 - 0.45 / fig_h, bottom=0.85 / fig_h, hspace=0.12)
+    _save_figure(fig, out)
+    return order
+
+
+def _save_figure(fig, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
     try:
         fig.savefig(out, dpi=110)
     except (OSError, ValueError) as exc:
         raise DanFerError(f"cannot write {out}: {exc}") from exc
     finally:
         plt.close(fig)
-    return order
 
 
 def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Path, colors: dict) -> list[int]:
@@ -121,12 +127,7 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
     fig.legend(handles=[Patch(color=colors[c], label=c) for c in classes], loc="lower center", ncol=len(classes),
                fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.2, right=0.97, top=1 - 0.45 / fig_h, bottom=0.95 / fig_h)
-    try:
-        fig.savefig(out, dpi=110)
-    except (OSError, ValueError) as exc:
-        raise DanFerError(f"cannot write {out}: {exc}") from exc
-    finally:
-        plt.close(fig)
+    _save_figure(fig, out)
     return sorted({int(i) for i in cols["face_id"][:n]})
 
 
