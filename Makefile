@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 
 $(VENV)/.setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e .
 	touch $@
 
