@@ -776,29 +776,27 @@ class MainWindow(QMainWindow):
         if b is not None:
             b.clear()
 
+    def _apply_changed(self, **changes: Any) -> None:
+        """Apply the current settings with a few fields changed (the banners' one-click fixes)."""
+        self.apply_settings(AppSettings(**{**self.settings.to_mapping(), **changes}))
+
     @Slot()
     def _on_choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a DAN model", self.settings.model or str(Path.home()),
                                               "ONNX models (*.onnx);;All files (*)")
         if path:
-            s = AppSettings(**self.settings.to_mapping())
-            s.model = path
-            self.apply_settings(s)
+            self._apply_changed(model=path)
 
     @Slot()
     def _on_use_auto_backend(self) -> None:
-        s = AppSettings(**self.settings.to_mapping())
-        s.backend = "auto"
-        self.apply_settings(s)
+        self._apply_changed(backend="auto")
 
     @Slot()
     def _on_choose_landmarker(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose face_landmarker.task", self.settings.landmarker or str(Path.home()),
                                               "MediaPipe task (*.task);;All files (*)")
         if path:
-            s = AppSettings(**self.settings.to_mapping())
-            s.landmarker = path
-            self.apply_settings(s)
+            self._apply_changed(landmarker=path)
 
     # ------------------------------------------------------------------------------ qt events
     def dragEnterEvent(self, event) -> None:  # noqa: N802
