@@ -25,6 +25,7 @@ run: setup
 	$(VENV)/bin/dan-fer app
 
 test: dev
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: dev

@@ -41,8 +41,8 @@ class FakeClock:
 
 def test_state_and_command_modules_do_not_import_qt():
     code = (
-        "import sys, app.state, dan_core.cli, dan_core.commands.app, argparse\n"
-        "p = argparse.ArgumentParser(); dan_core.commands.app.add_arguments(p)\n"
+        "import sys, app.state, app.command, dan_core.cli, argparse\n"
+        "p = argparse.ArgumentParser(); app.command.add_arguments(p)\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n"
         "assert not bad, bad\n"
     )
