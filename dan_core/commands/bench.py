@@ -83,7 +83,8 @@ def _frames(source, n: int, width: int, tiles: int = 1):
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline import Pipeline
-    from dan_core.pipeline.draw import draw_results, parse_heatmap
+    from dan_core.pipeline.draw import draw_results
+    from dan_core.pipeline.heatmap import parse_heatmap
     from dan_core.pipeline.options import config_from_args
     from dan_core.pipeline.sources import open_source
 
