@@ -1,4 +1,4 @@
-"""The app's model: settings, heatmap modes, rates, the selected face's timeline. No Qt here.
+"""The app's model: settings, rates, the selected face's timeline. No Qt here.
 
 Everything in this module is plain Python + NumPy so it can be tested without a QApplication
 and reused by scripts; the Qt widgets only observe it.
@@ -17,36 +17,12 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-BACKENDS = ("auto", "cuda", "cpu", "torch")
+from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.heatmap import is_heatmap_mode
+
 MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
 
 T = TypeVar("T")
-
-
-# ----------------------------------------------------------------------------------------- heatmap
-
-
-def heatmap_modes(num_heads: int) -> tuple[str, ...]:
-    """All overlay modes in cycling order: off, fused, head1..headK, all."""
-    return ("off", "fused", *(f"head{i + 1}" for i in range(num_heads)), "all")
-
-
-def next_heatmap_mode(mode: str, num_heads: int) -> str:
-    """The mode after ``mode`` (wrapping); an unknown mode (e.g. head7 on a 4-head model) restarts at off."""
-    modes = heatmap_modes(num_heads)
-    if mode not in modes:
-        return modes[0]
-    return modes[(modes.index(mode) + 1) % len(modes)]
-
-
-def valid_heatmap_mode(mode: str, num_heads: int, default: str = "fused") -> str:
-    return mode if mode in heatmap_modes(num_heads) else default
-
-
-def heatmap_label(mode: str) -> str:
-    if mode.startswith("head"):
-        return f"Head {mode[4:]}"
-    return {"off": "Off", "fused": "Fused (mean of heads)", "all": "All heads"}.get(mode, mode)
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -99,7 +75,7 @@ class AppSettings:
         s.max_faces = int(min(max(s.max_faces, 1), MAX_FACES_LIMIT))
         s.opacity = float(min(max(s.opacity, 0.0), 1.0))
         s.timeline_seconds = int(min(max(s.timeline_seconds, 5), 300))
-        if not (s.heatmap in ("off", "fused", "all") or (s.heatmap.startswith("head") and s.heatmap[4:].isdigit())):
+        if not is_heatmap_mode(s.heatmap):
             s.heatmap = "fused"
         return s
 

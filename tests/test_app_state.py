@@ -19,14 +19,11 @@ from app.state import (
     TimelineBuffer,
     face_at,
     format_elapsed,
-    heatmap_label,
-    heatmap_modes,
-    next_heatmap_mode,
     pick_default_face,
     recording_paths,
     snapshot_path,
-    valid_heatmap_mode,
 )
+from dan_core.pipeline.heatmap import heatmap_label, heatmap_modes, next_heatmap_mode, valid_heatmap_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 
