@@ -18,8 +18,8 @@ from dan_core.pipeline.align import (
     template_for,
     to_model_input,
 )
-from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.draw import class_colors, draw_results, warp_to_frame
+from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.heatmap import heatmap_image, parse_heatmap
 from dan_core.pipeline.landmarks import five_points
 from dan_core.pipeline.tracking import Tracker
