@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from dan_core.classes import BY_DATASET
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 from dan_core.model import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
 
 
@@ -27,8 +27,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, pickle with code, truncated file ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DanFerError(f"cannot read checkpoint {path}: {first[:200]}") from exc
+        raise DanFerError(f"cannot read checkpoint {path}: {first_line(exc)}") from exc
     if not isinstance(obj, dict):
         raise DanFerError(f"{path} is not a checkpoint dict (got {type(obj).__name__})")
     return obj
@@ -49,7 +48,7 @@ def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise DanFerError(f"{path} does not match its own config: {str(exc).splitlines()[0]}") from exc
+        raise DanFerError(f"{path} does not match its own config: {first_line(exc, 10_000)}") from exc
     return model.eval()
 
 
@@ -112,5 +111,5 @@ def import_official(path: str | Path, dataset: str) -> DAN:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise DanFerError(f"{path}: weights do not fit DAN: {str(exc).splitlines()[0]}") from exc
+        raise DanFerError(f"{path}: weights do not fit DAN: {first_line(exc, 10_000)}") from exc
     return model.eval()

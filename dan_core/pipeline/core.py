@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 from dan_core.paths import default_model_path
 from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_model_input
 from dan_core.pipeline.backends import make_backend, model_info
@@ -141,7 +141,7 @@ class Pipeline:
             probs, attention = self._backend.run(blank)
         except Exception as exc:
             raise DanFerError(f"{self.model_name} does not run on a {self.input_size}x{self.input_size} input: "
-                              f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}") from exc
+                              f"{first_line(exc, 160)}") from exc
         if probs.shape != (1, len(self.class_names)) or attention.ndim != 4 or attention.shape[1] != self.num_heads:
             raise DanFerError(f"{self.model_name} gives probs {probs.shape} and attention {attention.shape}, but its metadata "
                               f"says {len(self.class_names)} classes and {self.num_heads} heads")
