@@ -15,11 +15,12 @@ frame. The live pipeline must put a face at the same place, so we measure it:
    likely); the median absolute deviation is stored beside it to show how consistent the
    crops are.
 
-Run:  python -m dan_core.pipeline.template --data ../shared/data/fer2013/fer2013_train.npz \
+Run:  python -m dan_core.pipeline.derive_template --data ../shared/data/fer2013/fer2013_train.npz \
           --landmarker ../shared/models/face_landmarker.task --out assets/ferplus_template.json
 
-The export embeds the points as the model's ``template`` metadata; the pipeline falls back to
-the JSON file for FER models exported without it.
+The dataset declares the file as its template (``classes.DATASETS``); the export embeds the
+points as the model's ``template`` metadata, and the pipeline falls back to the file for models
+of that dataset exported without it.
 """
 
 from __future__ import annotations
