@@ -103,10 +103,11 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.resume:  # a resumed run keeps its own recipe; only paths/device may change
+    if args.resume:  # a resumed run keeps its own recipe; only paths, device and threads may change
         ckpt = load_file(args.resume)
         cfg = TrainConfig.from_dict(ckpt["train_config"])
         cfg.resume, cfg.device, cfg.workers = args.resume, args.device, args.workers
+        cfg.threads = args.threads or cfg.threads  # how many cores it may use can change between sessions
         cfg.out = str(Path(args.resume).parent)  # a resumed run goes on in its own folder
         if args.epochs != TrainConfig.epochs and args.epochs != cfg.epochs:
             if cfg.scheduler in ("onecycle", "cosine"):
