@@ -90,12 +90,15 @@ class SettingsArea:
         """Apply the current settings with a few fields changed (the banners' one-click fixes)."""
         self.apply_settings(AppSettings(**{**self.settings.to_mapping(), **changes}))
 
+    def _choose_file(self, field: str, title: str, file_filter: str) -> None:
+        """Ask for a file for the setting ``field`` (model, landmarker) and apply it."""
+        path, _ = QFileDialog.getOpenFileName(self, title, getattr(self.settings, field) or str(Path.home()), file_filter)
+        if path:
+            self._apply_changed(**{field: path})
+
     @Slot()
     def _on_choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a DAN model", self.settings.model or str(Path.home()),
-                                              "ONNX models (*.onnx);;All files (*)")
-        if path:
-            self._apply_changed(model=path)
+        self._choose_file("model", "Choose a DAN model", "ONNX models (*.onnx);;All files (*)")
 
     @Slot()
     def _on_use_auto_backend(self) -> None:
@@ -103,7 +106,4 @@ class SettingsArea:
 
     @Slot()
     def _on_choose_landmarker(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose face_landmarker.task", self.settings.landmarker or str(Path.home()),
-                                              "MediaPipe task (*.task);;All files (*)")
-        if path:
-            self._apply_changed(landmarker=path)
+        self._choose_file("landmarker", "Choose face_landmarker.task", "MediaPipe task (*.task);;All files (*)")

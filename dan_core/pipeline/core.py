@@ -106,6 +106,16 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+def _read_next(it: Iterator) -> tuple[object, float, float] | None:
+    """(next item of ``it``, when reading began, how long it took in ms), or None at the end."""
+    t0 = time.perf_counter()
+    try:
+        frame = next(it)
+    except StopIteration:
+        return None
+    return frame, t0, _ms(t0)
+
+
 class Pipeline:
     """Context manager; ``close()`` closes the landmarker."""
 
@@ -212,13 +222,8 @@ class Pipeline:
         """
         if not overlap:
             it = iter(frames)
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    return
-                decode = _ms(t0)
+            while (read := _read_next(it)) is not None:
+                frame, t0, decode = read
                 with self._lock:
                     if independent:
                         self.tracker.reset()
@@ -246,12 +251,10 @@ class Pipeline:
                     while not ahead.acquire(timeout=0.1):
                         if stop.is_set():
                             return
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(it)
-                    except StopIteration:
+                    read = _read_next(it)
+                    if read is None:
                         break
-                    decode = _ms(t0)
+                    frame, t0, decode = read
                     det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
                     det.timings["decode"] = decode
                     if not put((frame, det, t0)):
