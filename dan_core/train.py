@@ -123,7 +123,7 @@ def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: Partiti
     start = time.perf_counter()
     steps = len(loader) if not cfg.max_steps else min(cfg.max_steps, len(loader))
     todo = max(steps - start_step, 0)
-    bar = tqdm(loader, total=todo, desc=f"epoch {epoch + 1}/{cfg.epochs} @{size}", disable=not show, leave=False)
+    bar = tqdm(loader, total=todo, desc=f"epoch {epoch + 1}/{cfg.epochs} @{size}", disable=not show, leave=False, position=1)
     for i, (images, labels, soft) in enumerate(bar):
         if i >= todo:
             break
@@ -314,7 +314,9 @@ def main(cfg: TrainConfig) -> dict:
 
     record: dict = {}
     timer = Every(cfg.checkpoint_minutes * 60)
-    for epoch in range(start_epoch, cfg.epochs):
+    epochs = tqdm(range(start_epoch, cfg.epochs), desc="epochs", initial=start_epoch, total=cfg.epochs,
+                  disable=not info.main, position=0)
+    for epoch in epochs:
         for source in (train_loader, getattr(train_loader, "sampler", None)):
             if hasattr(source, "set_epoch"):
                 source.set_epoch(epoch)
@@ -350,9 +352,9 @@ def main(cfg: TrainConfig) -> dict:
             save_checkpoint(out / "last.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, record)
             if res.accuracy >= best:
                 save_checkpoint(out / "best.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, record)
-            print(f"epoch {epoch + 1}/{cfg.epochs} size {size}: loss {stats.loss:.4f} (ce {stats.ce:.4f} af {stats.affinity:.4f} "
-                  f"pt {stats.partition:.4f}) train acc {stats.train_accuracy * 100:.2f}% | val acc {res.accuracy * 100:.2f}% "
-                  f"mean-class {res.mean_class_accuracy * 100:.2f}% | {stats.images_per_s:.0f} img/s", flush=True)
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} size {size}: loss {stats.loss:.4f} (ce {stats.ce:.4f} af {stats.affinity:.4f} "
+                       f"pt {stats.partition:.4f}) train acc {stats.train_accuracy * 100:.2f}% | val acc {res.accuracy * 100:.2f}% "
+                       f"mean-class {res.mean_class_accuracy * 100:.2f}% | {stats.images_per_s:.0f} img/s", file=sys.stdout)
         if info.world > 1:
             dist.barrier()
     if info.world > 1:
