@@ -52,16 +52,6 @@ class RecordingInfo:
 
 
 @dataclass
-class RenderOptions:
-    heatmap: str = "fused"
-    opacity: float = 0.5
-    landmarks: bool = False
-    face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
-    selected_id: int | None = None
-    view_size: tuple[int, int] | None = None  # device pixels of the view: frames are scaled here, not on the UI thread
-
-
-@dataclass
 class Packet:
     """One displayed frame: the annotated picture and what the panels need."""
 

@@ -23,9 +23,10 @@ from app.areas.settings import SettingsArea, load_settings, pipeline_config, sav
 from app.areas.sources import SourcesArea
 from app.engine import Engine
 from app.messages import Packet, PipelineInfo, RecordingInfo, SourceInfo
-from app.state import AppSettings, RateMeter, TimelineBuffer
+from app.state import AppSettings, TimelineBuffer
 from app.widgets import Banner, HeadsView, ProbabilityPanel, TimelinePlot, VideoView, dark_palette
 from dan_core.classes import FERPLUS
+from dan_core.pipeline.handoff import RateMeter
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import Capture, Captured, SourceEnd
 from app.engine import Engine
 from app.messages import AppError
-from app.state import LatestSlot
 from dan_core.errors import DanFerError
+from dan_core.pipeline.handoff import LatestSlot
+from dan_core.pipeline.playback import Capture, Captured, SourceEnd
 from dan_core.pipeline.sources import Frame
 
 

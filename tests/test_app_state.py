@@ -13,9 +13,7 @@ import pytest
 
 from app.state import (
     AppSettings,
-    LatestSlot,
     MaxGapMeter,
-    RateMeter,
     TimelineBuffer,
     face_at,
     format_elapsed,
@@ -23,6 +21,7 @@ from app.state import (
     recording_paths,
     snapshot_path,
 )
+from dan_core.pipeline.handoff import LatestSlot, RateMeter
 from dan_core.pipeline.heatmap import heatmap_label, heatmap_modes, next_heatmap_mode, valid_heatmap_mode
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The capture stage: a plain thread reads a FrameSource into a single-slot handoff.
+"""Playback: a plain thread reads a FrameSource into a single-slot handoff, as a viewer plays it.
 
 Files are paced to real time (a late frame is skipped, far behind restarts the clock), pause and
 seek are cooperative, and the newest frame wins: a slow consumer never builds a queue. The end of
@@ -12,8 +12,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from app.state import LatestSlot, RateMeter
 from dan_core.errors import DanFerError
+from dan_core.pipeline.handoff import LatestSlot, RateMeter
 from dan_core.pipeline.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
-"""What the window shows of one frame, made off the UI thread (Qt-free).
+"""What a viewer shows of one frame, made off its UI thread (no Qt).
 
 The annotated picture at frame resolution (for snapshots and the recorded video), the same picture
-scaled to the view in Qt's native BGRA layout (the UI thread blits it as it is), and the selected
-face's strip of attention tiles for the side panel.
+scaled to the view in BGRA, the layout Qt paints without converting (the desktop app's UI thread
+blits it as it is), and the selected face's strip of attention tiles for a side panel.
 """
 
 from __future__ import annotations
@@ -15,12 +15,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.messages import RenderOptions
-from dan_core.pipeline import FaceResult, FrameResult
+from dan_core.pipeline.core import FaceResult, FrameResult
 from dan_core.pipeline.draw import draw_results
 from dan_core.pipeline.heatmap import head_strip
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderOptions:
+    """How a viewer wants frames drawn (changed from its UI thread at any time)."""
+
+    heatmap: str = "fused"
+    opacity: float = 0.5
+    landmarks: bool = False
+    face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
+    selected_id: int | None = None
+    view_size: tuple[int, int] | None = None  # device pixels of the view: frames are scaled here, not on the UI thread
 
 
 @dataclass
