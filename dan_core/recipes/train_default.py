@@ -46,7 +46,6 @@ from dan_core.model import DAN, DANConfig
 from dan_core.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "assets" / "ferplus_template.json"
 NAME = "dan_ferplus_112"
 PACK = "fer2013_device_pack.npz"
 VOTES = "ferplus_votes.csv"
@@ -184,7 +183,6 @@ def run_recipe(data: str, out: str, *, smoke: bool = False, pack: str = "", trai
     if cfg.limit_val:
         held = held.subset(np.arange(min(cfg.limit_val, len(held))))
     cal = calibrate(model, held, prior, la_tau=0.0, show=show)
-    model.config.template = json.loads(TEMPLATE.read_text())["points"]
     onnx_path, pt_path = out_dir / f"{NAME}.onnx", out_dir / f"{NAME}.pt"
     save_model(model, pt_path, half=True, extra={"calibration": {k: cal[k] for k in ("temperature", "n")}})
     report = export_onnx(model, onnx_path, half=True)
