@@ -25,6 +25,7 @@ from tqdm import tqdm
 from dan_core.augment import augment, to_float
 from dan_core.batches import DeviceBatches, class_prior, holdout_split, make_sampler
 from dan_core.checkpoint import load_file, load_model
+from dan_core.classes import dataset_info
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.distributed import DistInfo, init_distributed, pick_device
 from dan_core.errors import DanFerError
@@ -260,8 +261,9 @@ def main(cfg: TrainConfig) -> dict:
 
     train_records, val_records = build_datasets(cfg)
     class_names = train_records.class_names
+    info_ds = dataset_info(cfg.dataset)  # the dataset's declared facts travel with the model
     model_cfg = DANConfig(class_names=class_names, num_heads=cfg.num_heads, input_size=cfg.image_size,
-                          color=cfg.color, train_dataset=cfg.dataset)
+                          color=cfg.color, train_dataset=cfg.dataset, native_size=info_ds.native_size if info_ds else None)
     model = DAN(model_cfg)
     if cfg.init:
         ckpt = load_file(cfg.init)
