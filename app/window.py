@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
+from app.areas.markers import MarkersArea
 from app.areas.overlays import OverlaysArea
 from app.areas.problems import ProblemsArea
 from app.areas.recording import RecordingArea
@@ -46,7 +47,7 @@ class EngineThread(QThread):
         self.engine.run()
 
 
-class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, ProblemsArea, QMainWindow):
+class MainWindow(SourcesArea, OverlaysArea, RecordingArea, MarkersArea, SettingsArea, ProblemsArea, QMainWindow):
     """``dan-fer app``. Dependencies are keyword-only so tests can hand in their own."""
 
     displayed = Signal(object)  # Packet, after it was painted (tests and the benchmark listen)
@@ -208,6 +209,7 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, Problem
         for a in (self.pause_action, self.heatmap_action, self.landmarks_action, self.face_bars_action, self.fullscreen_action,
                   self.record_action, self.snapshot_action):
             self.addAction(a)  # shortcuts work with the menu bar hidden (full screen)
+        self._build_marker_actions()
 
         self._refresh_sources()
 
@@ -235,7 +237,7 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, Problem
             (e.frame_ready, self._on_engine_frame_ready), (e.failed, self._on_engine_failed), (e.info, self._on_engine_info),
             (e.source_opened, self._on_engine_source_opened), (e.source_ended, self._on_engine_source_ended),
             (e.pipeline_ready, self._on_engine_pipeline_ready), (e.recording_changed, self._on_engine_recording_changed),
-            (e.snapshot_saved, self._on_engine_snapshot_saved),
+            (e.snapshot_saved, self._on_engine_snapshot_saved), (e.marker_added, self._on_engine_marker_added),
         ):
             try:
                 sig.disconnect(slot)

@@ -27,6 +27,7 @@ class StudyLinks:
         self.markers: MarkerLog | None = None
         self._classes: tuple[str, ...] | None = None
         self.lsl_markers_dropped = 0  # LSL markers that came while nothing was recorded
+        self._told = 0
         if lsl:
             from dan_core.pipeline.lsl import MarkerOutlet
 
@@ -72,7 +73,17 @@ class StudyLinks:
 
     def start_recording(self, csv_path: str | os.PathLike, *, force: bool = False) -> MarkerLog:
         self.markers = MarkerLog(EventWriter(events_path(csv_path), force=force), outlet=self.marker_outlet)
+        self._told = 0
         return self.markers
+
+    def new_events(self) -> list:
+        """Markers written since the last call (keys and LSL), for a viewer to draw."""
+        markers = self.markers
+        if markers is None:
+            return []
+        events = markers.writer.events
+        new, self._told = events[self._told:], len(events)
+        return list(new)
 
     def key_marker(self, label: str, time_s: float, frame: int | None):
         """A marker at the frame the user saw; written at once. DanFerError when nothing is recorded."""
