@@ -192,3 +192,14 @@ def test_key_markers_need_a_recording_and_go_out_on_our_marker_outlet(tmp_path):
         assert summary["count"] == 1
     finally:
         study.close()
+
+
+def test_bench_times_the_lsl_outlets_under_a_millisecond_a_frame(media_dir, landmarker_path, capsys):
+    from dan_core import cli
+
+    rc = cli.main(["bench", str(media_dir / "pexels_WolfgangLanger_emotions.mp4"), "--frames", "20", "--warmup", "2", "--lsl",
+                   "--lsl-markers", "--json", "--landmarker", str(landmarker_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    lsl = json.loads(out)["stages_ms"]["lsl"]
+    assert 0 < lsl["median"] < 1.0 and lsl["p95"] < 1.0
