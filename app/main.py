@@ -37,6 +37,7 @@ class Options:
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
     lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
     lsl_markers: bool = False  # record the markers of every LSL Markers stream
+    review: str | None = None  # a recorded timeline CSV to review instead of the live view
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
+    parser.add_argument("--review", metavar="OUT.csv", help="review a recording: its video, the whole timeline with markers, "
+                        "seeking, snapshots and clips")
     parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities (type FacialExpression) and our "
                         "markers (type Markers) over Lab Streaming Layer")
     parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
@@ -75,6 +78,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
         lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
+        review=getattr(args, "review", None),
     )
 
 
@@ -108,6 +112,10 @@ def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
     check_display()
     prepare_qt_environment()
+    if options.review:
+        from app.areas.review import run_review
+
+        return run_review(options.review, screenshot=options.screenshot, exit_after=options.exit_after, size=options.size)
     from PySide6.QtWidgets import QApplication
 
     from app.window import MainWindow, load_settings

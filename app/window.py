@@ -20,6 +20,7 @@ from app.areas.markers import MarkersArea
 from app.areas.overlays import OverlaysArea
 from app.areas.problems import ProblemsArea
 from app.areas.recording import RecordingArea
+from app.areas.review import ReviewArea
 from app.areas.settings import SettingsArea, load_settings, pipeline_config, save_settings
 from app.areas.sources import SourcesArea
 from app.engine import Engine
@@ -47,7 +48,7 @@ class EngineThread(QThread):
         self.engine.run()
 
 
-class MainWindow(SourcesArea, OverlaysArea, RecordingArea, MarkersArea, SettingsArea, ProblemsArea, QMainWindow):
+class MainWindow(SourcesArea, OverlaysArea, RecordingArea, MarkersArea, ReviewArea, SettingsArea, ProblemsArea, QMainWindow):
     """``dan-fer app``. Dependencies are keyword-only so tests can hand in their own."""
 
     displayed = Signal(object)  # Packet, after it was painted (tests and the benchmark listen)
@@ -187,6 +188,8 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, MarkersArea, Settings
         self.snapshot_action = self._action("&Snapshot (PNG)", "S", self._on_snapshot_action_triggered)
         self.open_folder_action = self._action("Open record &folder", None, self._on_open_folder_action_triggered)
         file_menu.addActions([self.record_action, self.snapshot_action, self.open_folder_action])
+        self.review_action = self._action("Open r&ecording…", None, self._on_review_action_triggered)
+        file_menu.addAction(self.review_action)
         file_menu.addSeparator()
         self.settings_action = self._action("Se&ttings…", QKeySequence.StandardKey.Preferences, self._on_settings_action_triggered)
         file_menu.addAction(self.settings_action)
