@@ -96,13 +96,34 @@ def is_complete(csv_path: Path) -> bool:
 # --------------------------------------------------------------------------------- one video
 
 
+_PIPELINES: dict = {}  # per worker process: one landmarker and ONNX session for all its videos
+
+
+def _pipeline_for(config):
+    """This process' pipeline for ``config`` (built once), with fresh tracks so face IDs start at 1 for each video."""
+    from dan_core.pipeline import Pipeline
+    from dan_core.pipeline.tracking import Tracker
+
+    key = repr(config)
+    if key not in _PIPELINES:
+        for old in _PIPELINES.values():
+            old.close()
+        _PIPELINES.clear()
+        _PIPELINES[key] = Pipeline(config)
+    pipeline = _PIPELINES[key]
+    pipeline.tracker = Tracker(max_missed=config.max_missed)
+    return pipeline
+
+
 def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options: dict | None = None, progress=None) -> dict:
     """Analyse one video into a finished timeline CSV (+ sidecar): the per-video step of a batch.
 
-    ``options``: model, landmarker, backend, max_faces, threads, every. ``progress(n)`` is called
-    with frames done. Returns {"video", "csv", "status": "ok", "frames", ...}; raises DanFerError.
+    ``options``: model, landmarker, backend, max_faces, threads, every, overlap (landmarks of the
+    next frame beside DAN on this one: on for one worker, off when workers share the cores).
+    ``progress(n)`` is called with frames done. Returns {"video", "csv", "status": "ok", "frames",
+    ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
     """
-    from dan_core.pipeline import Pipeline, PipelineConfig
+    from dan_core.pipeline import PipelineConfig
     from dan_core.pipeline.options import every_nth
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import open_source, source_mode
@@ -116,21 +137,21 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
                                 max_faces=int(o.get("max_faces", 4)), threads=int(o.get("threads", 0)), mode=source_mode(source))
         frames = with_face = 0
         t0 = time.perf_counter()
-        with Pipeline(config) as pipeline:
-            out_fps = source.fps / every
-            meta = {"source": str(video), "source_fps": source.fps, "fps": out_fps, "every": every,
-                    "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
-            recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
-            last_t = 0.0
-            for _frame, result in pipeline.stream(every_nth(source, every)):
-                recorder.write(result)
-                frames += 1
-                with_face += bool(result.faces)
-                last_t = result.time_s
-                if progress is not None and frames % 10 == 0:
-                    progress(10)
-            if progress is not None:
-                progress(frames % 10)
+        pipeline = _pipeline_for(config)
+        out_fps = source.fps / every
+        meta = {"source": str(video), "source_fps": source.fps, "fps": out_fps, "every": every,
+                "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
+        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
+        last_t = 0.0
+        for _frame, result in pipeline.stream(every_nth(source, every), overlap=bool(o.get("overlap", True))):
+            recorder.write(result)
+            frames += 1
+            with_face += bool(result.faces)
+            last_t = result.time_s
+            if progress is not None and frames % 10 == 0:
+                progress(10)
+        if progress is not None:
+            progress(frames % 10)
         if frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
         wall = time.perf_counter() - t0
@@ -248,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers if args.workers > 0 else max(1, cores // 2)
     workers = min(workers, len(videos))
     options = {"model": args.model, "landmarker": args.landmarker, "backend": args.backend, "max_faces": args.max_faces,
-               "every": args.every, "threads": max(1, cores // workers)}
+               "every": args.every, "threads": max(1, cores // workers), "overlap": workers == 1 or cores > 2 * workers}
     todo = [(v, c) for v, c in zip(videos, csvs) if args.force or not is_complete(c)]
     results: dict[str, dict] = {}
     retries: dict[str, int] = {}
