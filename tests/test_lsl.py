@@ -127,7 +127,7 @@ def test_analyze_with_lsl_streams_faces_and_records_markers(tmp_path, media_dir,
     clip = tmp_path / "clip.mp4"
     cap = cv2.VideoCapture(str(media_dir / "pexels_WolfgangLanger_emotions.mp4"))
     writer = None
-    for _ in range(80):
+    for _ in range(250):
         ok, img = cap.read()
         assert ok
         img = cv2.resize(img, (320, 180))
@@ -166,7 +166,7 @@ def test_analyze_with_lsl_streams_faces_and_records_markers(tmp_path, media_dir,
     summary = json.loads(out)
     assert pushed and summary["events"]["count"] == 1
     events = read_events(tmp_path / "rec.csv.events.csv")
-    assert events[0].label == "stimulus on" and events[0].source == "lsl" and 0 <= events[0].frame < 80
+    assert events[0].label == "stimulus on" and events[0].source == "lsl" and 0 <= events[0].frame < 250
     meta = json.loads((tmp_path / "rec.csv.json").read_text())
     assert meta["summary"]["events"]["labels"] == {"stimulus on": 1}
 

@@ -28,16 +28,19 @@ VIDEO = "pexels_WolfgangLanger_emotions.mp4"
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory, media_dir, landmarker_path) -> Path:
-    """A real ``dan-fer analyze`` run killed with SIGKILL part way through a 6 s clip; two markers beside it."""
+    """A real ``dan-fer analyze`` run killed with SIGKILL part way through a 16 s clip; two markers beside it."""
     import cv2
 
     folder = tmp_path_factory.mktemp("killed")
     clip = folder / "clip.mp4"
     cap = cv2.VideoCapture(str(media_dir / VIDEO))
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
-    for _ in range(150):
+    for i in range(400):
         ok, img = cap.read()
-        assert ok
+        if not ok:  # the source video is shorter: play it again
+            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, img = cap.read()
+        assert ok, i
         writer.write(cv2.resize(img, (320, 180)))
     writer.release()
     cap.release()
@@ -53,7 +56,7 @@ def killed(tmp_path_factory, media_dir, landmarker_path) -> Path:
         os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     rows = len(csv_path.read_text().splitlines()) - 1
-    assert 30 <= rows < 150, "the run should have been killed part way"
+    assert 30 <= rows < 400, "the run should have been killed part way"
     assert "finished" not in json.loads(csv_path.with_name("run.csv.json").read_text())
     w = EventWriter(events_path(csv_path))
     w.add(0.4, 10, "1 = stimulus on", "key")
