@@ -100,3 +100,51 @@ def test_analyze_video_is_a_plain_function(tmp_path, clips, landmarker_path):
                            progress=done.append)
     assert result["status"] == "ok" and result["frames"] == 15 and sum(done) == 15
     assert is_complete(tmp_path / "a.csv")
+
+
+def test_batch_killed_overnight_resumes_where_it_stopped(tmp_path, clips, media_dir, landmarker_path):
+    """A real batch process is killed (SIGKILL, workers too) during its third video; the rerun does only that one."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import cv2
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips / "a.mp4", videos / "1.mp4")
+    shutil.copy(clips / "b.mp4", videos / "2.mp4")
+    cap = cv2.VideoCapture(str(media_dir / VIDEO))
+    writer = cv2.VideoWriter(str(videos / "3.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
+    for _ in range(450):
+        ok, img = cap.read()
+        assert ok
+        writer.write(cv2.resize(img, (320, 180)))
+    writer.release()
+    cap.release()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "dan_core.cli", "batch", str(videos), "--out-dir", str(out), "--workers", "1", "--no-progress",
+           "--landmarker", str(landmarker_path)]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    third = out / "3.csv"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if third.exists() and len(third.read_text().splitlines()) > 20:
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch and its worker, as a power cut would
+        proc.wait(30)
+    assert is_complete(out / "1.csv") and is_complete(out / "2.csv") and not is_complete(third)
+    assert not (out / "summary.csv").exists()
+    done_before = {n: (out / n).stat().st_mtime_ns for n in ("1.csv", "2.csv")}
+    rerun = subprocess.run([*cmd, "--json"], cwd=root, capture_output=True, text=True, timeout=300)
+    report = json.loads(rerun.stdout)
+    assert rerun.returncode == 0 and report["skipped_complete"] == 2 and report["analysed"] == 1 and report["frames"] == 450
+    assert {n: (out / n).stat().st_mtime_ns for n in ("1.csv", "2.csv")} == done_before
+    assert is_complete(third) and len(third.read_text().splitlines()) == 451
+    assert [r["status"] for r in _summary(out)] == ["ok", "ok", "ok"]
