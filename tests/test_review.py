@@ -156,3 +156,15 @@ def test_file_open_recording_from_the_main_window(qtbot, killed, tmp_path):
         assert "nope.csv" in w.banner_texts().get("source", "")
     finally:
         w.shutdown()
+
+
+def test_cli_review_screenshot(tmp_path, killed):
+    shot = tmp_path / "review.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-m", "dan_core.cli", "app", "--review", str(killed), "--screenshot", str(shot),
+                           "--exit-after", "0.5", "--size", "1000x700"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(shot))
+    assert (img.width(), img.height()) == (1000, 700)
