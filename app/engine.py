@@ -240,6 +240,8 @@ class Engine(QObject):
         duration = (count / fps) if (count and fps > 0 and not is_live and not still) else None
         name = f"camera {spec}" if camera else Path(spec).name
         self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode)
+        if self._live.pipeline is not None:
+            self._live.study.set_classes(self._live.pipeline.class_names, fps)  # the LSL outlet's nominal rate
         self.source_opened.emit(self._source_info)
         self._live.clear(forget=True)
         if self._config is not None and getattr(self._config, "mode", mode) != mode:

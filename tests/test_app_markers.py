@@ -6,6 +6,7 @@ Real MediaPipe and ONNX Runtime on the real face video; liblsl on loopback (test
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -120,6 +121,12 @@ def test_lsl_markers_in_the_app_land_on_the_frame_shown(qtbot, window, media_dir
     while not stim.have_consumers() and time.monotonic() < deadline:
         qtbot.wait(50)
     assert stim.have_consumers()
+    found = pylsl.resolve_byprop("source_id", f"dan-fer-{os.getpid()}", timeout=10.0)  # the app's own outlet
+    assert found and found[0].nominal_srate() == pytest.approx(23.976, abs=0.01)  # the source's frame rate
+    faces = pylsl.StreamInlet(found[0])
+    faces.open_stream(timeout=10.0)
+    sample, _ = faces.pull_sample(timeout=10.0)
+    assert sample is not None and len(sample) == 5 + len(w._class_names) and sample[0] >= 1  # face_id, box, classes
     before = w.last_packet.media_time_s
     with qtbot.waitSignal(w.engine.marker_added, timeout=TIMEOUT) as got:
         stim.push_sample(["stimulus on"])

@@ -25,7 +25,7 @@ class StudyLinks:
         self.marker_outlet = None  # lsl.MarkerOutlet
         self.listener = None  # lsl.MarkerListener
         self.markers: MarkerLog | None = None
-        self._classes: tuple[str, ...] | None = None
+        self._classes: tuple | None = None  # (class names, fps) of the open outlet
         self.lsl_markers_dropped = 0  # LSL markers that came while nothing was recorded
         self._told = 0
         if lsl:
@@ -43,15 +43,16 @@ class StudyLinks:
         return self.lsl or self.listener is not None
 
     def set_classes(self, class_names: Sequence[str], fps: float) -> None:
-        """(Re)open the FacialExpression outlet for a model's classes (with --lsl)."""
-        if not self.lsl or tuple(class_names) == self._classes:
+        """(Re)open the FacialExpression outlet for a model's classes and a source's frame rate (with --lsl)."""
+        key = (tuple(class_names), round(float(fps or 0.0), 3))
+        if not self.lsl or key == self._classes:
             return
         from dan_core.pipeline.lsl import FaceOutlet
 
         if self.outlet is not None:
             self.outlet.close()
         self.outlet = FaceOutlet(class_names, fps, source_id=f"dan-fer-{os.getpid()}")
-        self._classes = tuple(class_names)
+        self._classes = key
 
     def frame(self, result, monotonic_s: float) -> None:
         """One processed frame: its faces to the outlet; its moment to the recording's markers."""
