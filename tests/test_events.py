@@ -117,7 +117,7 @@ def test_report_segments_json_and_picture_with_markers(tmp_path, capsys):
     assert result["segments"][4]["mean"]["happiness"] == pytest.approx(0.8)
     rc = cli.main(["report", str(csv_path), "--events", str(other), "--segments"])
     out, _ = capsys.readouterr()
-    assert rc == 0 and "happy clip" in out and "neutral" in out.splitlines()[0]
+    assert rc == 0 and "happy clip" in out and "neutral" in out.splitlines()[1] and "dominant share" in out and "100%" in out
     # the picture: markers drawn as lines (it differs from the picture without them)
     png_with, png_without = tmp_path / "with.png", tmp_path / "without.png"
     assert cli.main(["report", str(csv_path), "--events", str(other), "--out", str(png_with)]) == 0

@@ -44,13 +44,16 @@ def segment_table(classes: list[str], cols: dict[str, np.ndarray], events: list[
 
 
 def format_table(classes: list[str], table: list[dict]) -> str:
-    """The segment table as aligned text: one line per segment and face, mean probability per class."""
+    """The segment table as aligned text: mean probability per class, then each class's share of frames as the dominant one."""
     short = [c[:7] for c in classes]
-    head = f"{'#':>3} {'label':<22} {'start':>8} {'end':>8} {'face':>4} {'frames':>6}  " + " ".join(f"{s:>7}" for s in short)
-    lines = [head, "-" * len(head)]
-    for r in table:
-        means = " ".join(f"{r['mean'][c]:7.3f}" for c in classes)
-        lines.append(f"{r['segment']:>3} {r['label'][:22]:<22} {r['start_s']:8.2f} {r['end_s']:8.2f} {r['face_id']:>4} "
-                     f"{r['frames']:>6}  {means}")
-    lines.append("(mean probability per class; --json also gives each class's share of frames as the dominant one)")
-    return "\n".join(lines)
+    lead = f"{'#':>3} {'label':<22} {'start':>8} {'end':>8} {'face':>4} {'frames':>6}  "
+    lines = []
+    for title, key, fmt in (("mean probability", "mean", "{:7.3f}"), ("dominant share (% of frames)", "dominant_share", "{:7.0%}")):
+        head = lead + " ".join(f"{n:>7}" for n in short)
+        lines += [title, head, "-" * len(head)]
+        for r in table:
+            values = " ".join(fmt.format(r[key][c]) for c in classes)
+            lines.append(f"{r['segment']:>3} {r['label'][:22]:<22} {r['start_s']:8.2f} {r['end_s']:8.2f} {r['face_id']:>4} "
+                         f"{r['frames']:>6}  {values}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
