@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,10 +42,10 @@ def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = 
         raise DanFerError(f"{what} folder is not a folder: {parent}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DanFerError(f"{what} folder is not writable: {parent}")
+    if path.is_dir():  # before the --force advice: forcing would not help
+        raise DanFerError(f"{what} path is a folder: {path}")
     if path.exists() and not force:
         raise DanFerError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise DanFerError(f"{what} path is a folder: {path}")
     return path
 
 
@@ -152,8 +154,60 @@ class TimelineWriter:
         self.close()
 
 
-def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:
-    """(class_names, columns, sidecar meta) of a timeline CSV; an incomplete last line is ignored."""
+INT_COLUMNS = ("frame", "face_id", "x", "y", "w", "h")
+_INT_LIMIT = 2**53  # frame numbers and pixels; anything beyond is not a value we wrote
+
+
+@dataclass
+class Timeline:
+    """A timeline CSV read back: class names, one array per column, the sidecar, and what was skipped."""
+
+    classes: list[str]
+    cols: dict[str, np.ndarray]
+    meta: dict
+    bad_rows: int = 0  # whole lines whose values do not parse (wrong count, empty, text, NaN ...)
+    first_bad_line: int | None = None  # 1-based line number in the file
+
+    @property
+    def rows(self) -> int:
+        return len(self.cols["time_s"])
+
+    def warning(self) -> str | None:
+        """One line about the skipped rows, or None when every row was good."""
+        if not self.bad_rows:
+            return None
+        s = "" if self.bad_rows == 1 else "s"
+        return f"skipped {self.bad_rows} row{s} with missing or bad values (first at line {self.first_bad_line})"
+
+
+def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | None:
+    """The row's values in column order, or None when any value is not what the writer writes."""
+    if len(row) != len(header):
+        return None
+    out: list = []
+    try:
+        for name, text in zip(header, row):
+            if name in INT_COLUMNS:
+                v = int(text)
+                if not -_INT_LIMIT < v < _INT_LIMIT:
+                    return None
+            elif name == "dominant":
+                v = text
+                if v not in classes:
+                    return None
+            else:  # time_s, the class probabilities, confidence
+                v = float(text)
+                if not math.isfinite(v) or (name != "time_s" and not -1e-3 <= v <= 1.001) or abs(v) > 1e12:
+                    return None
+            out.append(v)
+    except ValueError:
+        return None
+    return out
+
+
+def load_timeline(path: str | os.PathLike) -> Timeline:
+    """Read a timeline CSV; an incomplete last line (a crash) is dropped, rows with bad values are
+    skipped and counted. One DanFerError when the file is not a timeline at all."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -162,18 +216,36 @@ def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndar
     except UnicodeDecodeError as exc:
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (not UTF-8 text)") from exc
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
+    if lines and not lines[-1].endswith(("\n", "\r")):
         lines = lines[:-1]  # cut off by a crash
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV ({exc})") from exc
     if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {', '.join(rows[0][:8]) if rows else 'empty'})")
+        shown = ", ".join(rows[0][:8])[:120] if rows else "empty"
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
     header = rows[0]
     classes = header[len(FIXED_COLUMNS):-2]
-    body = [r for r in rows[1:] if len(r) == len(header)]
+    if not classes or len(set(header)) != len(header) or not all(c.strip() for c in classes):
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (its header names no classes, or a column twice)")
+    body: list[list] = []
+    bad, first_bad = 0, None
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # a blank line
+        values = _parse_row(row, header, classes)
+        if values is None:
+            bad += 1
+            first_bad = first_bad or n
+        else:
+            body.append(values)
+    if bad and not body:
+        raise DanFerError(f"{path} has no usable rows ({bad} with missing or bad values, the first at line {first_bad})")
     cols: dict[str, np.ndarray] = {}
     for i, name in enumerate(header):
         vals = [r[i] for r in body]
-        if name in ("frame", "face_id", "x", "y", "w", "h"):
+        if name in INT_COLUMNS:
             cols[name] = np.array(vals, dtype=np.int64)
         elif name == "dominant":
             cols[name] = np.array(vals, dtype=object)
@@ -186,4 +258,12 @@ def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndar
             meta = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
-    return classes, cols, meta
+        if not isinstance(meta, dict):
+            meta = {}
+    return Timeline(classes, cols, meta, bad, first_bad)
+
+
+def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:
+    """(class_names, columns, sidecar meta) of a timeline CSV (see load_timeline; bad rows are left out)."""
+    t = load_timeline(path)
+    return t.classes, t.cols, t.meta
