@@ -38,7 +38,7 @@ class Options:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index (0, 1, ...), video file, image or folder of images (default: first camera)")
     parser.add_argument("--model", help="DAN model .onnx (default: the saved setting, else the model in models/)")
-    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, cache)")
+    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, models/, cache)")
     parser.add_argument("--backend", choices=("auto", "cuda", "cpu", "torch"), help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
