@@ -138,9 +138,72 @@ def run(options: Options) -> int:
     window.start(options.source)
     if auto is not None:
         auto.begin()
-    qapp.exec()
-    window.shutdown()
+    stop = SignalStop(window, auto)
+    try:
+        qapp.exec()
+        window.shutdown()
+    finally:
+        stop.restore()
+    if stop.signum:
+        rec = window.recording
+        if auto is None and rec is not None and rec.csv_path is not None and not rec.active:
+            print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
+        return 128 + stop.signum  # 130 Ctrl+C, 143 SIGTERM, like the shell
     return auto.status if auto is not None else 0
+
+
+class SignalStop:
+    """Ctrl+C and SIGTERM close the window like its close button: the recording is finished and kept.
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop is C++: the C-level
+    handler writes to a socket (``signal.set_wakeup_fd``) that a QSocketNotifier watches, which
+    wakes the loop so the Python handler runs at once.
+    """
+
+    def __init__(self, window, auto: Automation | None) -> None:
+        import signal
+        import socket
+
+        from PySide6.QtCore import QSocketNotifier
+
+        self.window = window
+        self.auto = auto
+        self.signum = 0
+        self._signal = signal
+        self._read, self._write = socket.socketpair()
+        for sock in (self._read, self._write):
+            sock.setblocking(False)
+        self._old_fd = signal.set_wakeup_fd(self._write.fileno())
+        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, window)
+        self._notifier.activated.connect(self._on_notifier_activated)
+        self._old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _on_notifier_activated(self) -> None:
+        try:
+            self._read.recv(64)  # the signal numbers; the Python handler runs right after this slot
+        except OSError:
+            pass
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.signum:
+            return  # already stopping
+        from PySide6.QtWidgets import QApplication
+
+        self.signum = signum
+        print(f"dan-fer app: {self._signal.Signals(signum).name}: finishing the recording and closing", file=sys.stderr)
+        if self.auto is not None:
+            self.auto._finish()  # stops the recording, prints where it went, quits
+        else:
+            self.window.close()
+            QApplication.instance().quit()
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            self._signal.signal(sig, old)
+        self._signal.set_wakeup_fd(self._old_fd)
+        self._notifier.setEnabled(False)
+        self._read.close()
+        self._write.close()
 
 
 class Automation:

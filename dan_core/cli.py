@@ -13,6 +13,7 @@ import sys
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
+from dan_core.signals import exit_status, sigterm_as_interrupt
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,13 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         try:
-            return int(module.run(args) or 0)
+            with sigterm_as_interrupt():  # kill PID ends a run like Ctrl+C: files finished, summary printed
+                return int(module.run(args) or 0)
         except DanFerError as exc:
             print(f"dan-fer {name}: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print(f"dan-fer {name}: interrupted", file=sys.stderr)
-            return 130
+            return exit_status(exc)
     parser.parse_args(argv)  # prints help / errors for unknown commands
     return 2
 

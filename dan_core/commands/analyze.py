@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from dan_core.errors import DanFerError
+from dan_core.signals import exit_status
 
 IMAGE_OUT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = open_source(args.input)
     writer = annotated = None
-    interrupted = False
+    interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
     stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
     frames = frames_with_faces = 0
     try:
@@ -142,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
                     bar.update(1)
                     if frames % 10 == 0:
                         bar.set_postfix(faces=len(result.faces), refresh=False)
-            except KeyboardInterrupt:
-                interrupted = True  # keep everything written so far; the summary still follows
+            except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (dan_core.signals)
+                interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
             finally:
                 bar.close()
             wall = time.perf_counter() - t0
@@ -153,10 +155,11 @@ def run(args: argparse.Namespace) -> int:
                 "faces": len(stats["dominant"]), "rows": writer.rows, "seconds": round(wall, 2),
                 "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
                 "per_face": summarize(stats, pipeline.class_names),
-                "stopped_early": source.error, "interrupted": interrupted,
+                "stopped_early": source.error, "interrupted": bool(interrupted),
+                "signal": signal.Signals(interrupted - 128).name if interrupted else None,
                 "skipped_images": getattr(source, "skipped", []),
             }
-            writer.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted")})
+            writer.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal")})
     finally:
         if writer is not None:
             writer.close()
@@ -167,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print_summary(summary)
-    return 130 if interrupted else 0
+    return int(interrupted)  # 0, or 130 (Ctrl+C) / 143 (SIGTERM) like the shell
 
 
 def print_summary(s: dict) -> None:
@@ -182,5 +185,5 @@ def print_summary(s: dict) -> None:
     for msg in s["skipped_images"]:
         print(f"skipped: {msg}")
     if s["interrupted"]:
-        print("interrupted: rows written so far are kept")
+        print(f"interrupted ({s['signal']}): rows written so far are kept")
     print(f"timeline: {s['csv']} ({s['rows']} rows)" + (f"; annotated: {s['annotated']}" if s["annotated"] else ""))
