@@ -121,3 +121,54 @@ def test_analyze_a_photo_offline_with_an_empty_cache(tmp_path, media_dir):
     _, cols, meta = read_timeline(csv_path)
     assert len(cols["face_id"]) == 1 and "download" not in proc.stderr
     assert not (tmp_path / "empty cache" / "dan-fer").exists()  # nothing was fetched or cached
+
+
+# ----------------------------------------------------------------------------- desktop libraries (xcb)
+def _qt_xcb_library() -> Path:
+    import PySide6
+
+    lib = Path(PySide6.__file__).parent / "Qt" / "lib" / "libQt6XcbQpa.so.6"
+    if not sys.platform.startswith("linux") or not lib.is_file() or not shutil.which("ldd"):
+        pytest.skip("needs Linux, PySide6's xcb library and ldd")
+    return lib
+
+
+def _ldd_not_found(lib: Path) -> set[str]:
+    out = subprocess.run(["ldd", str(lib)], capture_output=True, text=True, timeout=60).stdout
+    return {line.split()[0] for line in out.splitlines() if "not found" in line}
+
+
+def test_missing_xcb_libraries_are_the_ones_the_loader_cannot_find():
+    from app.main import XCB_LIBRARIES, missing_xcb_libraries
+
+    not_found = _ldd_not_found(_qt_xcb_library())
+    assert not_found <= set(XCB_LIBRARIES)  # every library Qt's xcb plugin may lack has its package named
+    assert set(missing_xcb_libraries()) == not_found
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"DISPLAY": ":0"}, True), ({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, False), ({}, False),
+    ({"QT_QPA_PLATFORM": "xcb"}, True), ({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"}, False),
+    ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, False),
+])
+def test_the_xcb_check_runs_only_where_qt_would_use_xcb(env, expected):
+    from app.main import uses_xcb
+
+    assert uses_xcb(env) is expected
+
+
+def test_app_without_the_xcb_libraries_is_one_line_with_the_apt_command(tmp_path):
+    """On a fresh Debian/Ubuntu machine Qt aborted with "could not load the Qt platform plugin xcb"."""
+    not_found = _ldd_not_found(_qt_xcb_library())
+    if not not_found:
+        pytest.skip("every xcb library is installed here")
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM_PLUGIN_PATH")}
+    env.update(DISPLAY=":99", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "dan_core", "app", "--settings-file", str(tmp_path / "s.ini")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2  # not Qt's abort (134)
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("dan-fer app: error:") and "sudo apt-get install" in line
+    from app.main import XCB_LIBRARIES
+
+    assert all(name in line and XCB_LIBRARIES[name] in line for name in not_found)
