@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
+
 ORGANIZATION = "dan-fer"
 APPLICATION = "dan-fer"
 
@@ -98,60 +100,14 @@ def check_display() -> None:
                           "or with QT_QPA_PLATFORM=offscreen for --exit-after/--screenshot automation")
 
 
-# The system libraries Qt's xcb (X11) platform plugin links against, and the Debian/Ubuntu package of
-# each. pip's PySide6 wheels do not bundle them; without one, Qt aborts with "could not load the Qt
-# platform plugin xcb" and a page of advice.
-XCB_LIBRARIES = {
-    "libxcb.so.1": "libxcb1", "libX11-xcb.so.1": "libx11-xcb1", "libxcb-cursor.so.0": "libxcb-cursor0",
-    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0", "libxcb-keysyms.so.1": "libxcb-keysyms1",
-    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-render.so.0": "libxcb-render0",
-    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0", "libxcb-shm.so.0": "libxcb-shm0",
-    "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1", "libxcb-xfixes.so.0": "libxcb-xfixes0",
-    "libxcb-xkb.so.1": "libxcb-xkb1", "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
-}
-
-
-def missing_xcb_libraries() -> list[str]:
-    """The libraries of XCB_LIBRARIES that the dynamic loader cannot find (loads each one, as Qt would)."""
-    import ctypes
-
-    missing = []
-    for name in XCB_LIBRARIES:
-        try:
-            ctypes.CDLL(name)
-        except OSError:
-            missing.append(name)
-    return missing
-
-
-def uses_xcb(env=os.environ) -> bool:
-    """Whether Qt will try its X11 (xcb) plugin: asked for, or an X display without Wayland."""
-    platform = env.get("QT_QPA_PLATFORM", "")
-    if platform:
-        return platform.split(":")[0].split(";")[0] == "xcb"
-    return bool(env.get("DISPLAY")) and not env.get("WAYLAND_DISPLAY")
-
-
-def check_xcb_libraries() -> None:
-    """One line naming the missing libraries and the apt-get command, instead of Qt's abort."""
-    if not sys.platform.startswith("linux") or not uses_xcb():
-        return
-    missing = missing_xcb_libraries()
-    if missing:
-        from dan_core.errors import DanFerError
-
-        packages = " ".join(XCB_LIBRARIES[m] for m in missing)
-        raise DanFerError(f"Qt's X11 plugin needs system libraries that are missing ({', '.join(missing)}): "
-                          f"install them with `sudo apt-get install {packages}` (Debian/Ubuntu)")
-
-
 def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
     check_display()
-    check_xcb_libraries()
+    check_xcb_libraries()  # before the QApplication: Qt aborts when its X11 plugin cannot load
     prepare_qt_environment()
     from PySide6.QtWidgets import QApplication
 
+    from app.signal_stop import SignalStop
     from app.window import MainWindow, load_settings
 
     logging.basicConfig(level=logging.WARNING, format="dan-fer app: %(message)s")
@@ -198,60 +154,6 @@ def run(options: Options) -> int:
             print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
         return 128 + stop.signum  # 130 Ctrl+C, 143 SIGTERM, like the shell
     return auto.status if auto is not None else 0
-
-
-class SignalStop:
-    """Ctrl+C and SIGTERM close the window like its close button: the recording is finished and kept.
-
-    Python runs signal handlers only between bytecodes, and Qt's event loop is C++: the C-level
-    handler writes to a socket (``signal.set_wakeup_fd``) that a QSocketNotifier watches, which
-    wakes the loop so the Python handler runs at once.
-    """
-
-    def __init__(self, window, auto: Automation | None) -> None:
-        import signal
-        import socket
-
-        from PySide6.QtCore import QSocketNotifier
-
-        self.window = window
-        self.auto = auto
-        self.signum = 0
-        self._signal = signal
-        self._read, self._write = socket.socketpair()
-        for sock in (self._read, self._write):
-            sock.setblocking(False)
-        self._old_fd = signal.set_wakeup_fd(self._write.fileno())
-        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, window)
-        self._notifier.activated.connect(self._on_notifier_activated)
-        self._old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def _on_notifier_activated(self) -> None:
-        try:
-            self._read.recv(64)  # the signal numbers; the Python handler runs right after this slot
-        except OSError:
-            pass
-
-    def _on_signal(self, signum, frame) -> None:
-        if self.signum:
-            return  # already stopping
-        from PySide6.QtWidgets import QApplication
-
-        self.signum = signum
-        print(f"dan-fer app: {self._signal.Signals(signum).name}: finishing the recording and closing", file=sys.stderr)
-        if self.auto is not None:
-            self.auto._finish()  # stops the recording, prints where it went, quits
-        else:
-            self.window.close()
-            QApplication.instance().quit()
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            self._signal.signal(sig, old)
-        self._signal.set_wakeup_fd(self._old_fd)
-        self._notifier.setEnabled(False)
-        self._read.close()
-        self._write.close()
 
 
 class Automation:

@@ -139,7 +139,7 @@ def _ldd_not_found(lib: Path) -> set[str]:
 
 
 def test_missing_xcb_libraries_are_the_ones_the_loader_cannot_find():
-    from app.main import XCB_LIBRARIES, missing_xcb_libraries
+    from app.xcb import XCB_LIBRARIES, missing_xcb_libraries
 
     not_found = _ldd_not_found(_qt_xcb_library())
     assert not_found <= set(XCB_LIBRARIES)  # every library Qt's xcb plugin may lack has its package named
@@ -152,7 +152,7 @@ def test_missing_xcb_libraries_are_the_ones_the_loader_cannot_find():
     ({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, False),
 ])
 def test_the_xcb_check_runs_only_where_qt_would_use_xcb(env, expected):
-    from app.main import uses_xcb
+    from app.xcb import uses_xcb
 
     assert uses_xcb(env) is expected
 
@@ -169,6 +169,6 @@ def test_app_without_the_xcb_libraries_is_one_line_with_the_apt_command(tmp_path
     assert proc.returncode == 2  # not Qt's abort (134)
     [line] = proc.stderr.splitlines()
     assert line.startswith("dan-fer app: error:") and "sudo apt-get install" in line
-    from app.main import XCB_LIBRARIES
+    from app.xcb import XCB_LIBRARIES
 
     assert all(name in line and XCB_LIBRARIES[name] in line for name in not_found)
