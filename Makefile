@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # (e.g. TORCH=torch) to let pip pick the build for your machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup dev run test lint bench clean
+.PHONY: setup dev run test lint bench clean train-default
 
 $(VENV)/.setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,7 @@ run: setup
 	$(VENV)/bin/dan-fer app
 
 test: dev
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: dev
@@ -35,3 +36,10 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The default model from scratch on one GPU in one command (no install: PYTHONPATH=. and the
+# interpreter's own torch), then calibrated, exported and scored; ARGS=--smoke runs it on the CPU.
+# On a lent device machine: see dan_core/recipes/device.sh.
+train-default:
+	PYTHONPATH=. $(PYTHON) -m dan_core.recipes.train_default $(ARGS)
+

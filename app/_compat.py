@@ -7,11 +7,15 @@ from None or True/False that it never gave, and after enough calls the interpret
 "Fatal Python error: none_dealloc" (seconds to minutes into a live view). Until the project pins
 PySide6 < 6.12 for Python < 3.12, we give those three objects the effectively unbounded
 reference count they have on Python 3.12+.
+
+OpenCV points QT_QPA_PLATFORM_PLUGIN_PATH at its own Qt 5 plugins when it is imported; PySide6
+must load its own, so ``use_pyside_plugins`` imports cv2 first and then removes that variable.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 _PINNED = 1 << 48  # ~2.8e14 references: more than any process will ever drop
@@ -28,4 +32,12 @@ def make_singletons_immortal() -> bool:
     return True
 
 
+def use_pyside_plugins() -> None:
+    """Import cv2 now (its environment change happens once) and undo its Qt plugin path."""
+    import cv2  # noqa: F401
+
+    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+
+
 make_singletons_immortal()
+use_pyside_plugins()

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.state import AppSettings, MaxGapMeter, RateMeter
+    from app.state import AppSettings, MaxGapMeter
     from app.window import MainWindow
+    from dan_core.pipeline.handoff import RateMeter
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setStyle("Fusion")  # as app.main does

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
+from dan_core.pipeline.backends import BACKENDS
 
 ORGANIZATION = "dan-fer"
 APPLICATION = "dan-fer"
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index (0, 1, ...), video file, image or folder of images (default: first camera)")
     parser.add_argument("--model", help="DAN model .onnx (default: the saved setting, else the model in models/)")
     parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, models/, cache)")
-    parser.add_argument("--backend", choices=("auto", "cuda", "cpu", "torch"), help="inference backend (default: saved setting)")
+    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
     parser.add_argument("--exit-after", type=float, metavar="SECONDS",
@@ -73,13 +74,10 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
 def prepare_qt_environment() -> None:
     """cv2 points QT_QPA_PLATFORM_PLUGIN_PATH at its own Qt 5 plugins; PySide6 must use its own."""
-    import cv2  # noqa: F401  (import first so its environment change happens now, then undo it)
-
-    from app._compat import make_singletons_immortal
+    from app._compat import make_singletons_immortal, use_pyside_plugins
 
     make_singletons_immortal()
-
-    os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+    use_pyside_plugins()
 
 
 def open_store(settings_file: str | None):

@@ -36,7 +36,9 @@ def make_zoom_clip(image_path: Path, out: Path, *, seconds: float = 12.0, fps: f
         raise SystemExit(f"cannot read {image_path}")
     h, w = img.shape[:2]
     aspect = size[1] / size[0]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    from dan_core.pipeline.recorder import AnnotatedWriter
+
+    writer = AnnotatedWriter(out, fps)
     n = int(seconds * fps)
     cw0 = min(w, h / aspect)
     start = np.array([w / 2, cw0 * aspect / 2])  # the top of the picture, full width
@@ -50,7 +52,7 @@ def make_zoom_clip(image_path: Path, out: Path, *, seconds: float = 12.0, fps: f
         y0 = float(np.clip(cy - ch / 2, 0, h - ch))
         m = np.array([[size[0] / cw, 0, -x0 * size[0] / cw], [0, size[1] / ch, -y0 * size[1] / ch]], np.float32)
         writer.write(cv2.warpAffine(img, m, size, flags=cv2.INTER_CUBIC))
-    writer.release()
+    writer.close()
     return out
 
 

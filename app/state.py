@@ -1,4 +1,4 @@
-"""The app's model: settings, heatmap modes, rates, the selected face's timeline. No Qt here.
+"""The app's model: settings, the selected face's timeline, the UI-block meter. No Qt here.
 
 Everything in this module is plain Python + NumPy so it can be tested without a QApplication
 and reused by scripts; the Qt widgets only observe it.
@@ -6,47 +6,20 @@ and reused by scripts; the Qt widgets only observe it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 
-BACKENDS = ("auto", "cuda", "cpu", "torch")
+from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.heatmap import is_heatmap_mode
+
 MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
-
-T = TypeVar("T")
-
-
-# ----------------------------------------------------------------------------------------- heatmap
-
-
-def heatmap_modes(num_heads: int) -> tuple[str, ...]:
-    """All overlay modes in cycling order: off, fused, head1..headK, all."""
-    return ("off", "fused", *(f"head{i + 1}" for i in range(num_heads)), "all")
-
-
-def next_heatmap_mode(mode: str, num_heads: int) -> str:
-    """The mode after ``mode`` (wrapping); an unknown mode (e.g. head7 on a 4-head model) restarts at off."""
-    modes = heatmap_modes(num_heads)
-    if mode not in modes:
-        return modes[0]
-    return modes[(modes.index(mode) + 1) % len(modes)]
-
-
-def valid_heatmap_mode(mode: str, num_heads: int, default: str = "fused") -> str:
-    return mode if mode in heatmap_modes(num_heads) else default
-
-
-def heatmap_label(mode: str) -> str:
-    if mode.startswith("head"):
-        return f"Head {mode[4:]}"
-    return {"off": "Off", "fused": "Fused (mean of heads)", "all": "All heads"}.get(mode, mode)
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -99,7 +72,7 @@ class AppSettings:
         s.max_faces = int(min(max(s.max_faces, 1), MAX_FACES_LIMIT))
         s.opacity = float(min(max(s.opacity, 0.0), 1.0))
         s.timeline_seconds = int(min(max(s.timeline_seconds, 5), 300))
-        if not (s.heatmap in ("off", "fused", "all") or (s.heatmap.startswith("head") and s.heatmap[4:].isdigit())):
+        if not is_heatmap_mode(s.heatmap):
             s.heatmap = "fused"
         return s
 
@@ -141,40 +114,6 @@ def format_elapsed(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------- rates
 
 
-class RateMeter:
-    """Events per second over a sliding window (capture, processed, displayed fps)."""
-
-    def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window_s = window_s
-        self._clock = clock
-        self._ticks: deque[float] = deque()
-        self._lock = threading.Lock()  # ticked on one thread, read on another
-
-    def tick(self) -> None:
-        now = self._clock()
-        with self._lock:
-            self._ticks.append(now)
-            self._trim(now)
-
-    def _trim(self, now: float) -> None:
-        while self._ticks and now - self._ticks[0] > self.window_s:
-            self._ticks.popleft()
-
-    def rate(self) -> float:
-        now = self._clock()
-        with self._lock:
-            self._trim(now)
-            n = len(self._ticks)
-            if n < 2:
-                return 0.0
-            span = self._ticks[-1] - self._ticks[0]
-            return (n - 1) / span if span > 0 else 0.0
-
-    def reset(self) -> None:
-        with self._lock:
-            self._ticks.clear()
-
-
 class MaxGapMeter:
     """Longest gap between heartbeats: how long the UI thread was blocked (for the benchmark)."""
 
@@ -198,50 +137,6 @@ class MaxGapMeter:
         if not self.gaps:
             return 0.0
         return float(np.percentile(np.asarray(self.gaps) - self.interval_s, q)) * 1000.0
-
-
-# ---------------------------------------------------------------------------------------- handoff
-
-
-class LatestSlot(Generic[T]):
-    """A single-slot handoff between threads: ``put`` replaces what is there, ``take`` empties it.
-
-    Newest wins: a slow consumer never builds a queue, it just sees fewer, fresher items.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._item: T | None = None
-        self.dropped = 0
-
-    def put(self, item: T) -> bool:
-        """Store ``item``; True when the slot was empty (the consumer needs waking)."""
-        with self._cond:
-            was_empty = self._item is None
-            if not was_empty:
-                self.dropped += 1
-            self._item = item
-            self._cond.notify()
-            return was_empty
-
-    def take(self, timeout: float | None = 0.0) -> T | None:
-        """The newest item or None; waits up to ``timeout`` seconds (None: forever) for one."""
-        with self._cond:
-            if self._item is None and timeout != 0.0:
-                self._cond.wait(timeout)
-            item, self._item = self._item, None
-            if item is not None:
-                self._cond.notify_all()  # wake a producer in wait_empty()
-            return item
-
-    def wait_empty(self, timeout: float) -> bool:
-        """Wait until the consumer took the pending item (so a final marker does not replace it)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._item is None, timeout)
-
-    def clear(self) -> None:
-        with self._cond:
-            self._item = None
 
 
 # ---------------------------------------------------------------------------------------- faces

@@ -11,18 +11,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dan_core.cli_fields import option
+
+_G = "augmentation"
+
 
 @dataclass
 class AugmentConfig:
-    flip: float = 0.5  # probability of a horizontal flip
-    rotation: float = 15.0  # max degrees either way
-    scale: tuple[float, float] = (0.85, 1.15)  # zoom range (>1 zooms in)
-    translate: float = 0.1  # max shift as a fraction of the image
-    affine_p: float = 1.0  # probability that the affine part (rotation/scale/shift) is applied
-    brightness: float = 0.25  # +- fraction
-    contrast: float = 0.25  # +- fraction
-    erase_p: float = 0.5  # random erasing probability (paper: RandomErasing)
-    erase_area: tuple[float, float] = (0.02, 0.2)
+    flip: float = option(0.5, "probability of a horizontal flip", group=_G)
+    rotation: float = option(15.0, "max rotation in degrees, either way", group=_G)
+    scale: tuple[float, float] = option((0.85, 1.15), "zoom range (>1 zooms in)", group=_G)
+    translate: float = option(0.1, "max shift as a fraction of the image", group=_G)
+    affine_p: float = option(1.0, "probability that rotation/scale/shift are applied", group=_G)
+    brightness: float = option(0.25, "brightness jitter, +- fraction", group=_G)
+    contrast: float = option(0.25, "contrast jitter, +- fraction", group=_G)
+    erase_p: float = option(0.5, "random erasing probability (paper: RandomErasing)", group=_G)
+    erase_area: tuple[float, float] = option((0.02, 0.2), "random erasing area as a fraction of the image", group=_G)
 
 
 _LUMA = (0.299, 0.587, 0.114)

@@ -1,8 +1,9 @@
-"""Benchmark DAN on this machine: training images/s and inference ms/face (torch, ONNX Runtime).
+"""dan-fer bench-model: DAN alone on this machine: training images/s and inference ms/face (torch, ONNX Runtime).
 
-    python -m dan_core.bench_model [--sizes 112 224] [--json]
+    dan-fer bench-model [--sizes 112 224] [--json]      (or python -m dan_core.bench_model)
 
-Prints a table; numbers depend on the machine and on what else runs on it.
+Its companion ``dan-fer bench VIDEO`` measures the whole face pipeline (decode, landmarks, align,
+DAN, tracking) on a video. Prints a table; numbers depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
@@ -70,14 +71,21 @@ def bench_infer(size: int, repeats: int) -> dict[str, float]:
     return {"torch_ms": torch_ms, "onnxruntime_ms": ort_ms, "onnxruntime_batch4_ms_per_face": ort4_ms}
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sizes", type=int, nargs="+", default=[112, 224], help="input sizes to measure (default: 112 224)")
+    p.add_argument("--train-batch", type=int, default=64, help="training batch size (default: 64)")
+    p.add_argument("--train-steps", type=int, default=3, help="timed training steps per size (default: 3)")
+    p.add_argument("--repeats", type=int, default=20, help="timed inference calls per measurement (default: 20)")
+    p.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[112, 224])
-    p.add_argument("--train-batch", type=int, default=64)
-    p.add_argument("--train-steps", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+    p = argparse.ArgumentParser(prog="python -m dan_core.bench_model", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
     for size in args.sizes:

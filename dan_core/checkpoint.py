@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from dan_core.classes import BY_DATASET
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 from dan_core.model import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
 
 
@@ -48,10 +48,10 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise DanFerError(f"cannot read checkpoint {path}: it holds more than tensors, numbers and strings "
                           f"({_unpickling_detail(exc)}); dan-fer never loads such files") from exc
     except Exception as exc:  # corrupt zip, truncated file ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if "weights_only" in first:
             first = _unpickling_detail(exc)
-        raise DanFerError(f"cannot read checkpoint {path}: {first[:200]}") from exc
+        raise DanFerError(f"cannot read checkpoint {path}: {first}") from exc
     if not isinstance(obj, dict):
         raise DanFerError(f"{path} is not a checkpoint dict (got {type(obj).__name__})")
     return obj
@@ -101,6 +101,7 @@ def config_from_checkpoint(raw: Any, path: Path) -> DANConfig:
         "mean": (lambda v: _numbers(v, 3), "three numbers"),
         "std": (lambda v: _numbers(v, 3) and all(x > 0 for x in v), "three positive numbers"),
         "train_dataset": (lambda v: isinstance(v, str), "a name"),
+        "native_size": (lambda v: v is None or _is_int(v, 1, 2048), "nothing or a whole number of pixels"),
         "template": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(v) == 5 and all(_numbers(p, 2) for p in v)),
                      "five [x, y] points"),
     }

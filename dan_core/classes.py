@@ -1,11 +1,18 @@
-"""Label orders of every supported dataset: the one place they are written down.
+"""What every supported dataset declares about its faces: the one place it is written down.
 
-Each tuple is the index order of the dataset's own label files. Names are lower-case
-and shared across datasets where they mean the same expression, so a model's
+Label orders: each tuple is the index order of the dataset's own label files. Names are
+lower-case and shared across datasets where they mean the same expression, so a model's
 ``class_names`` can be compared with any dataset's.
+
+``DATASETS`` adds each dataset's other facts (``DatasetInfo``): the native size of its faces and
+the alignment template derived from them. A model trained on a dataset carries these facts in
+its config and its exported metadata, so the app never guesses them from the dataset's name.
+A new reader in data.py adds its entry here.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # RAF-DB basic: list_patition_label.txt uses 1..7 in this order (official DAN order too).
 RAFDB = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
@@ -23,11 +30,33 @@ SFEW_FOLDERS = {
     "neutral": "neutral", "sad": "sadness", "surprise": "surprise",
 }
 
-BY_DATASET: dict[str, tuple[str, ...]] = {
-    "rafdb": RAFDB,
-    "affectnet7": AFFECTNET7,
-    "affectnet8": AFFECTNET8,
-    "fer2013": FER2013,
-    "ferplus": FERPLUS,
-    "sfew": SFEW,
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about one dataset's faces, declared next to its label order."""
+
+    class_names: tuple[str, ...]
+    # pixel size of the dataset's faces when they are tiny (FER2013: 48 x 48, upsampled for training);
+    # the live pipeline sends aligned crops through the same bottleneck so they look alike
+    native_size: int | None = None
+    # alignment template derived from the dataset's own faces (assets/<file>, see pipeline/derive_template.py);
+    # None: the generic ArcFace template
+    template_file: str | None = None
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "rafdb": DatasetInfo(RAFDB),
+    "affectnet7": DatasetInfo(AFFECTNET7),
+    "affectnet8": DatasetInfo(AFFECTNET8),
+    "fer2013": DatasetInfo(FER2013, native_size=48, template_file="ferplus_template.json"),
+    "ferplus": DatasetInfo(FERPLUS, native_size=48, template_file="ferplus_template.json"),  # FER2013's faces, FER+ labels
+    "sfew": DatasetInfo(SFEW),
 }
+
+BY_DATASET: dict[str, tuple[str, ...]] = {name: info.class_names for name, info in DATASETS.items()}
+
+
+def dataset_info(name: str) -> DatasetInfo | None:
+    """The facts of a dataset by its reader's name (``train_dataset`` of a model); None when unknown."""
+    return DATASETS.get(str(name or "").lower())

@@ -1,8 +1,10 @@
 """The ``dan-fer`` command: one entry point, one module per subcommand.
 
-Each entry of COMMANDS names a module with ``add_arguments(parser)`` and ``run(args) -> int``;
-modules are imported only when their subcommand runs, so ``dan-fer train`` never loads
-OpenCV, MediaPipe or Qt.
+Each command names a module with ``add_arguments(parser)`` and ``run(args) -> int``; modules are
+imported only when their subcommand runs, so ``dan-fer train`` never loads OpenCV, MediaPipe or Qt.
+The library's own commands are listed in ``COMMANDS``. Commands of higher layers (the desktop app)
+register themselves through the ``dan_fer.commands`` entry point group, as pytest finds its plugins,
+so this module never imports them: ``[project.entry-points."dan_fer.commands"]`` in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -10,29 +12,49 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
 from dan_core.signals import exit_status, sigterm_as_interrupt
 
-# name -> (module, one-line help)
+ENTRY_POINT_GROUP = "dan_fer.commands"
+
+# name -> (module, one-line help): the library's commands (python -m dan_core COMMAND runs them too)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("dan_core.commands.train", "train DAN on a dataset (also: torchrun -m dan_core.train)"),
     "eval": ("dan_core.commands.evaluate", "evaluate a .pt or .onnx model on a dataset split"),
     "export": ("dan_core.commands.export", "export a checkpoint to ONNX"),
     "import-checkpoint": ("dan_core.commands.import_checkpoint", "convert an official DAN checkpoint (.pth)"),
     "analyze": ("dan_core.commands.analyze", "video, image, folder or camera -> emotion timeline CSV (+ annotated video)"),
-    "bench": ("dan_core.commands.bench", "per-stage latency and end-to-end fps of the face pipeline"),
+    "bench": ("dan_core.commands.bench", "benchmark the face pipeline on a video: per-stage latency and end-to-end fps"),
+    "bench-model": ("dan_core.bench_model", "benchmark DAN alone: training images/s and inference ms/face (torch, ONNX Runtime)"),
     "report": ("dan_core.commands.report", "draw a timeline CSV as a picture (probability per class over time)"),
-    "app": ("dan_core.commands.app", "the desktop app: live view, attention overlays, timeline, recording"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def plugin_commands() -> dict[str, tuple[str, str]]:
+    """Commands that installed packages register under ``dan_fer.commands`` (name -> module path)."""
+    found = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in COMMANDS:
+            found[ep.name] = (ep.value, "")
+    return found
+
+
+def all_commands() -> dict[str, tuple[str, str]]:
+    commands = {**COMMANDS, **plugin_commands()}
+    for name, (module, help_text) in commands.items():
+        if not help_text:  # a plugin: its module says what it does (plugins import nothing heavy at module level)
+            commands[name] = (module, getattr(importlib.import_module(module), "HELP", ""))
+    return commands
+
+
+def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dan-fer", description="Live facial expression recognition with DAN attention maps.")
     parser.add_argument("--version", action="version", version=f"dan-fer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (module, help_text) in (commands or all_commands()).items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
         # arguments are added lazily in main() for the chosen command only
@@ -41,12 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    name = argv[0] if argv else ""
+    commands = COMMANDS if name in COMMANDS else all_commands()
     # parse just the command name first, then let its module define its own arguments
-    if argv and argv[0] in COMMANDS:
-        name = argv[0]
-        module = importlib.import_module(COMMANDS[name][0])
-        sub = argparse.ArgumentParser(prog=f"dan-fer {name}", description=COMMANDS[name][1])
+    if name in commands:
+        module_name, help_text = commands[name]
+        module = importlib.import_module(module_name)
+        sub = argparse.ArgumentParser(prog=f"dan-fer {name}", description=help_text)
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         try:
@@ -58,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as exc:
             print(f"dan-fer {name}: interrupted", file=sys.stderr)
             return exit_status(exc)
-    parser.parse_args(argv)  # prints help / errors for unknown commands
+    build_parser(commands).parse_args(argv)  # prints help / errors for unknown commands
     return 2
 
 

@@ -20,8 +20,8 @@ from torch.utils.data import Dataset
 
 from dan_core import classes
 from dan_core.errors import DanFerError
+from dan_core.paths import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 SPLITS = ("train", "val", "test")
 
 

@@ -3,7 +3,9 @@
 Input ``faces`` float32 (N, 3, H, W), RGB in [0, 1] (normalisation is inside the graph),
 dynamic batch. Outputs ``logits`` (N, C), ``probs`` (N, C), ``attention`` (N, K, h, w).
 Metadata: class_names (JSON), input_size, color, num_heads, train_dataset, version,
-mean, std, config (JSON) and template (JSON, 5 alignment points) when known.
+mean, std, config (JSON), and when known template (JSON, 5 alignment points) and native_size
+(pixel size of tiny training faces). The last two come from the model's config, else from what
+its training dataset declares (``classes.DATASETS``).
 
 One self-contained file. ``half=True`` stores the weights as float16 initializers that
 are cast to float32 once when ONNX Runtime loads the graph: half the size, float32 maths.
@@ -21,8 +23,10 @@ import torch
 from torch import nn
 
 from dan_core import __version__
+from dan_core.classes import dataset_info
 from dan_core.errors import DanFerError
 from dan_core.model import DAN
+from dan_core.templates import dataset_template_path, load_template_file, template_points
 
 INPUT_NAME = "faces"
 OUTPUT_NAMES = ("logits", "probs", "attention")
@@ -39,7 +43,13 @@ class ExportWrapper(nn.Module):
 
 
 def metadata(model: DAN) -> dict[str, str]:
+    """The model's ONNX metadata: everything the pipeline needs to prepare faces for it."""
     c = model.config
+    info = dataset_info(c.train_dataset)
+    native_size = c.native_size or (info.native_size if info is not None else None)
+    template = c.template
+    if template is None and dataset_template_path(c.train_dataset) is not None:
+        template = template_points(load_template_file(dataset_template_path(c.train_dataset), c.input_size))
     meta = {
         "class_names": json.dumps(list(c.class_names)),
         "input_size": str(c.input_size),
@@ -51,8 +61,10 @@ def metadata(model: DAN) -> dict[str, str]:
         "std": json.dumps(list(c.std)),
         "config": c.to_json(),
     }
-    if c.template is not None:
-        meta["template"] = json.dumps(c.template)
+    if template is not None:
+        meta["template"] = json.dumps(template)
+    if native_size:
+        meta["native_size"] = str(native_size)
     return meta
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dan_core.classes import FERPLUS
 from dan_core.resnet import ResNet18Features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -27,7 +28,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class DANConfig:
-    class_names: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+    """Everything needed to rebuild a DAN, saved inside every checkpoint and exported model.
+
+    Besides the network's sizes it carries the facts of the data it was trained on (class order,
+    ``train_dataset``, the faces' ``native_size`` and the alignment ``template``), so a checkpoint or
+    an ONNX file tells the app how to prepare live faces instead of the app guessing.
+
+    Example:
+        >>> from dan_core.classes import RAFDB
+        >>> model = DAN(DANConfig(class_names=RAFDB, num_heads=4, input_size=224, train_dataset="rafdb"))
+    """
+
+    class_names: tuple[str, ...] = FERPLUS  # label order of the training data (see classes.py)
     num_heads: int = 4  # paper default; 1 disables the AFN softmax and partition loss
     input_size: int = 112  # 112 keeps ONNX CPU inference near 12 ms and gives 4x4 maps
     color: str = "rgb"  # "gray": callers pass the grey image in all three channels
@@ -36,8 +48,9 @@ class DANConfig:
     channel_reduction: int = 16  # channel attention 512 -> 32 -> 512
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    train_dataset: str = ""
+    train_dataset: str = ""  # the reader's name (classes.DATASETS), e.g. "ferplus"
     template: list[list[float]] | None = field(default=None)  # 5 alignment points, [0, 1] crop coordinates
+    native_size: int | None = None  # pixel size of the training faces when tiny (FER2013: 48); live crops are degraded alike
 
     @property
     def num_classes(self) -> int:
@@ -59,6 +72,8 @@ class DANConfig:
 
 
 class DANOutput(NamedTuple):
+    """What ``DAN.forward`` returns: the class scores and what the losses and the app look at."""
+
     logits: torch.Tensor  # (B, C)
     features: torch.Tensor  # (B, 512, h, w) backbone map, input of the affinity loss
     heads: torch.Tensor  # (B, K, 512) head vectors (log-softmaxed across heads when K > 1)
@@ -103,6 +118,17 @@ class ChannelAttention(nn.Module):
 
 
 class CrossAttentionHead(nn.Module):
+    """One head of DAN's multi-head cross attention network (MAN): spatial, then channel attention.
+
+    Takes the backbone map (B, C, h, w) and returns the head vector (B, C) and the head's spatial
+    attention map (B, 1, h, w), the map the app draws on the face.
+
+    Args:
+        channels: channels of the backbone map (ResNet-18: 512).
+        reduced: bottleneck channels of the spatial attention's 1x1 convolution (paper: 256).
+        reduction: channel attention reduction ratio (512 -> 512 / reduction -> 512).
+    """
+
     def __init__(self, channels: int, reduced: int, reduction: int) -> None:
         super().__init__()
         self.sa = SpatialAttention(channels, reduced)
@@ -124,6 +150,22 @@ class CrossAttentionHead(nn.Module):
 
 
 class DAN(nn.Module):
+    """DAN: a ResNet-18 feature map, K cross-attention heads, and their fusion into class scores.
+
+    Inputs are RGB in [0, 1] of shape (B, 3, S, S) with S = ``config.input_size``; normalisation
+    (``config.mean`` / ``config.std``) happens inside, so torch and ONNX callers feed the same
+    tensors. ``forward`` returns a ``DANOutput`` (logits, backbone features, head vectors, attention).
+
+    Args:
+        config: sizes, class names and training-data facts; see ``DANConfig``.
+
+    Example:
+        >>> model = DAN(DANConfig(num_heads=4, input_size=112)).eval()
+        >>> out = model(torch.rand(2, 3, 112, 112))
+        >>> out.logits.shape, out.attention.shape
+        (torch.Size([2, 8]), torch.Size([2, 4, 4, 4]))
+    """
+
     def __init__(self, config: DANConfig) -> None:
         super().__init__()
         self.config = config

@@ -1,4 +1,4 @@
-"""Where the product finds its files: the shipped model and the shared test data."""
+"""Where the product finds its files (the shipped model, the assets) and which files are images."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from dan_core.errors import DanFerError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = PROJECT_ROOT / "models"
 ASSETS_DIR = PROJECT_ROOT / "assets"
+# Still images every reader accepts (datasets, photos, folders of photos, annotated output)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 def default_model_path() -> Path:

@@ -7,85 +7,35 @@ into every checkpoint. Imports only torch, numpy and tqdm.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dan_core.augment import AugmentConfig, augment, to_float
+from dan_core.augment import augment, to_float
+from dan_core.batches import DeviceBatches, class_prior, holdout_split, make_sampler
 from dan_core.checkpoint import load_file, load_model
+from dan_core.classes import dataset_info
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.distributed import DistInfo, init_distributed, pick_device
 from dan_core.errors import DanFerError
-from dan_core.losses import AffinityLoss, PartitionLoss, soft_cross_entropy
+from dan_core.losses import AffinityLoss, ClassAwareLoss, PartitionLoss, make_target
 from dan_core.metrics import EvalResult, summarize
 from dan_core.model import DAN, DANConfig
 from dan_core.resnet import load_resnet18_weights
+from dan_core.train_config import TrainConfig, config_from_args, get_args_parser
 
-
-@dataclass
-class TrainConfig:
-    dataset: str = "ferplus"
-    data: str = ""
-    val_data: str = ""  # defaults to --data (its val split)
-    val_split: str = "val"
-    out: str = "runs/dan"
-    image_size: int = 112
-    color: str = "rgb"  # "gray" trains on luma repeated into 3 channels (FER data is grey)
-    num_heads: int = 4
-    epochs: int = 40
-    batch_size: int = 256  # global batch; split across DDP processes
-    optimizer: str = "sgd"  # sgd | adam | adamw
-    lr: float = 0.1  # paper RAF-DB: SGD 0.1; AffectNet: Adam 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    scheduler: str = "step"  # step (paper RAF-DB) | exponential (paper AffectNet) | onecycle | cosine
-    step_size: int = 10
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0  # linear warm-up for cosine
-    targets: str = "hard"  # hard | soft (vote distributions when the dataset has them)
-    label_smoothing: float = 0.0
-    balanced: bool = False  # class-balanced sampling (paper: AffectNet)
-    affinity_weight: float = 1.0
-    partition_weight: float = 1.0
-    ema: float = 0.0  # EMA decay of weights, e.g. 0.999; 0 disables
-    tta_flip: bool = True  # validate with horizontal-flip test-time augmentation
-    low_res: int = 0  # progressive resizing: train the first low_res_epochs at this size
-    low_res_epochs: int = 0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    amp: bool = True  # bfloat16 autocast on CUDA
-    channels_last: bool = True  # on CUDA
-    compile: bool = False
-    workers: int = 0
-    seed: int = 0
-    device: str = "auto"
-    resume: str = ""  # a last.pt to continue from
-    init: str = ""  # torchvision-named ResNet-18 weights for the backbone
-    weights: str = ""  # start from a whole dan-fer checkpoint (fine-tuning, e.g. at a larger size)
-    limit_train: int = 0  # use only the first N training samples (smoke runs)
-    limit_val: int = 0
-    max_steps: int = 0  # stop each epoch after N steps (smoke runs)
-    threads: int = 0  # torch CPU threads (0: torch default)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        aug = d.pop("augment", {}) or {}
-        for k in ("scale", "erase_area"):
-            if k in aug:
-                aug[k] = tuple(aug[k])
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(augment=AugmentConfig(**aug), **known)
+__all__ = ["TrainConfig", "config_from_args", "get_args_parser", "main", "run"]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -105,63 +55,17 @@ class ModelEma:
                 self.state[k].copy_(v)
 
 
-class DistributedWeightedSampler(Sampler[int]):
-    """Class-balanced sampling with replacement, sharded across DDP processes."""
+class Every:
+    """``due()`` is true once every ``seconds`` (for step-level checkpoints)."""
 
-    def __init__(self, weights: torch.Tensor, num_samples: int, rank: int, world: int, seed: int) -> None:
-        self.weights, self.rank, self.world, self.seed, self.epoch = weights, rank, world, seed, 0
-        self.per_rank = math.ceil(num_samples / world)
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.last = seconds, time.monotonic()
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        idx = torch.multinomial(self.weights, self.per_rank * self.world, replacement=True, generator=g)
-        return iter(idx[self.rank :: self.world].tolist())
-
-    def __len__(self) -> int:
-        return self.per_rank
-
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(cfg: TrainConfig) -> DistInfo:
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return DistInfo()
-    backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
-    dist.init_process_group(backend)
-    info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    if backend == "nccl":
-        torch.cuda.set_device(info.local_rank)
-    return info
-
-
-def pick_device(cfg: TrainConfig, info: DistInfo) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device(f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
-
-
-def make_sampler(records: FaceRecords, cfg: TrainConfig, info: DistInfo) -> Sampler[int]:
-    if cfg.balanced:
-        counts = records.class_counts().astype(np.float64)
-        weights = torch.as_tensor(1.0 / np.maximum(counts, 1)[records.labels], dtype=torch.double)
-        if info.world > 1:
-            return DistributedWeightedSampler(weights, len(records), info.rank, info.world, cfg.seed)
-        return WeightedRandomSampler(weights, len(records), replacement=True)
-    if info.world > 1:
-        return DistributedSampler(range(len(records)), num_replicas=info.world, rank=info.rank, shuffle=True, seed=cfg.seed)
-    return RandomSampler(range(len(records)))
+    def due(self) -> bool:
+        if time.monotonic() - self.last < self.seconds:
+            return False
+        self.last = time.monotonic()
+        return True
 
 
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -207,9 +111,11 @@ class EpochStats:
     lr: float
 
 
-def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: PartitionLoss, loader: DataLoader,
-                    opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig,
-                    device: torch.device, size: int, ema: ModelEma | None, epoch: int, show: bool) -> EpochStats:
+def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: PartitionLoss, criterion: ClassAwareLoss,
+                    loader: DataLoader | DeviceBatches, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                    cfg: TrainConfig, device: torch.device, size: int, ema: ModelEma | None, epoch: int, show: bool,
+                    start_step: int = 0, on_step=None) -> EpochStats:
+    """One epoch (or what is left of it after ``start_step``); ``on_step(step)`` runs after every step."""
     model.train()
     sums = np.zeros(4)
     correct = seen = 0
@@ -217,22 +123,21 @@ def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: Partiti
     gray = cfg.color == "gray"
     start = time.perf_counter()
     steps = len(loader) if not cfg.max_steps else min(cfg.max_steps, len(loader))
-    bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs} @{size}", disable=not show, leave=False)
-    for step, (images, labels, soft) in enumerate(bar):
-        if step >= steps:
+    todo = max(steps - start_step, 0)
+    bar = tqdm(loader, total=todo, desc=f"epoch {epoch + 1}/{cfg.epochs} @{size}", disable=not show, leave=False, position=1)
+    for i, (images, labels, soft) in enumerate(bar):
+        if i >= todo:
             break
+        step = start_step + i
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        target = soft.to(device, non_blocking=True) if cfg.targets == "soft" else None
+        target = make_target(labels, soft.to(device, non_blocking=True), cfg.targets)
         x = augment(images, size, cfg.augment, gray=gray)
         if cfg.channels_last and device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             out = model(x)
-        if target is not None:
-            ce = soft_cross_entropy(out.logits, target, cfg.label_smoothing)
-        else:
-            ce = nn.functional.cross_entropy(out.logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        ce = criterion(out.logits, target)
         af = affinity(out.features, labels)
         pt = partition(out.heads)
         loss = ce + cfg.affinity_weight * af + cfg.partition_weight * pt
@@ -245,9 +150,11 @@ def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: Partiti
         sums += np.array([loss.item(), ce.item(), af.item(), pt.item()])
         correct += (out.logits.argmax(1) == labels).sum().item()
         seen += labels.numel()
-        if show and step % 10 == 0:
-            bar.set_postfix(loss=f"{sums[0] / (step + 1):.3f}", acc=f"{correct / max(seen, 1):.3f}")
-    n = max(steps, 1)
+        if show and i % 10 == 0:
+            bar.set_postfix(loss=f"{sums[0] / (i + 1):.3f}", acc=f"{correct / max(seen, 1):.3f}")
+        if on_step is not None:
+            on_step(step + 1)
+    n = max(todo, 1)
     elapsed = time.perf_counter() - start
     return EpochStats(*(sums / n).tolist(), train_accuracy=correct / max(seen, 1),
                       images_per_s=seen / max(elapsed, 1e-9), lr=opt.param_groups[0]["lr"])
@@ -283,8 +190,17 @@ def eval_loader(records: FaceRecords, cfg: TrainConfig, batch_size: int = 256) -
 
 # ---------------------------------------------------------------------------- main
 def build_datasets(cfg: TrainConfig) -> tuple[FaceRecords, FaceRecords]:
+    """(training faces, validation faces); with ``holdout`` the validation faces come out of training."""
     train = read_dataset(cfg.dataset, cfg.data, "train")
-    val = read_dataset(cfg.dataset, cfg.val_data or cfg.data, cfg.val_split)
+    if cfg.holdout > 0:
+        keep, held = holdout_split(train.labels, cfg.holdout, cfg.holdout_seed)
+        train, held_out = train.subset(keep), train.subset(held)
+    if cfg.val_split == "holdout":
+        if cfg.holdout <= 0:
+            raise DanFerError("--val-split holdout needs --holdout FRACTION")
+        val = held_out
+    else:
+        val = read_dataset(cfg.dataset, cfg.val_data or cfg.data, cfg.val_split)
     if cfg.limit_train:
         train = train.subset(np.arange(min(cfg.limit_train, len(train))))
     if cfg.limit_val:
@@ -294,11 +210,25 @@ def build_datasets(cfg: TrainConfig) -> tuple[FaceRecords, FaceRecords]:
     return train, val
 
 
+def make_train_batches(records: FaceRecords, cfg: TrainConfig, info: DistInfo, device: torch.device,
+                       batch_size: int) -> DataLoader | DeviceBatches:
+    """Batches of (uint8 images, labels, targets): gathered on the device, or through a DataLoader."""
+    if cfg.data_on_device and records.pixels is not None:
+        return DeviceBatches(records, batch_size, device, balanced=cfg.balanced, rank=info.rank, world=info.world,
+                             seed=cfg.seed)
+    sampler = make_sampler(records, cfg.balanced, info.rank, info.world, cfg.seed)
+    return DataLoader(FaceDataset(records, cfg.image_size), batch_size=batch_size, sampler=sampler,
+                      drop_last=len(records) > batch_size, num_workers=cfg.workers, collate_fn=collate_batch,
+                      pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
+
+
 def save_checkpoint(path: Path, model: nn.Module, affinity: AffinityLoss, opt: torch.optim.Optimizer,
                     sched: torch.optim.lr_scheduler.LRScheduler, ema: ModelEma | None, epoch: int,
-                    cfg: TrainConfig, model_cfg: DANConfig, metrics: dict) -> None:
+                    cfg: TrainConfig, model_cfg: DANConfig, metrics: dict, step: int = 0) -> None:
+    """``epoch`` is the last epoch begun; ``step`` > 0 marks a checkpoint taken ``step`` steps into it."""
     tmp = path.with_suffix(".tmp")
     torch.save({
+        "step": step,
         "model": model.state_dict(),
         "affinity": affinity.state_dict(),
         "optimizer": opt.state_dict(),
@@ -315,8 +245,8 @@ def save_checkpoint(path: Path, model: nn.Module, affinity: AffinityLoss, opt: t
 
 
 def main(cfg: TrainConfig) -> dict:
-    info = init_distributed(cfg)
-    device = pick_device(cfg, info)
+    info = init_distributed(cfg.device)
+    device = pick_device(cfg.device, info)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + info.rank)
@@ -331,8 +261,9 @@ def main(cfg: TrainConfig) -> dict:
 
     train_records, val_records = build_datasets(cfg)
     class_names = train_records.class_names
+    info_ds = dataset_info(cfg.dataset)  # the dataset's declared facts travel with the model
     model_cfg = DANConfig(class_names=class_names, num_heads=cfg.num_heads, input_size=cfg.image_size,
-                          color=cfg.color, train_dataset=cfg.dataset)
+                          color=cfg.color, train_dataset=cfg.dataset, native_size=info_ds.native_size if info_ds else None)
     model = DAN(model_cfg)
     if cfg.init:
         ckpt = load_file(cfg.init)
@@ -343,6 +274,10 @@ def main(cfg: TrainConfig) -> dict:
             raise DanFerError(f"{cfg.weights} has other classes or heads than this run")
         model.load_state_dict(start.state_dict())
     affinity = AffinityLoss(len(class_names), model_cfg.feat_dim)
+    if cfg.weights and "affinity" in (start_file := load_file(cfg.weights)):
+        affinity.load_state_dict(start_file["affinity"])  # keep the class centres: no jump in the affinity term
+    tau = cfg.la_tau if cfg.loss == "logit-adjusted" else 0.0
+    criterion = ClassAwareLoss(class_prior(train_records), tau, cfg.class_weight_power, cfg.label_smoothing).to(device)
     partition = PartitionLoss()
     model.to(device)
     affinity.to(device)
@@ -350,16 +285,12 @@ def main(cfg: TrainConfig) -> dict:
         model.to(memory_format=torch.channels_last)
 
     per_rank_batch = max(1, cfg.batch_size // info.world)
-    sampler = make_sampler(train_records, cfg, info)
-    train_loader = DataLoader(FaceDataset(train_records, cfg.image_size), batch_size=per_rank_batch, sampler=sampler,
-                              drop_last=len(train_records) > per_rank_batch, num_workers=cfg.workers,
-                              collate_fn=collate_batch, pin_memory=device.type == "cuda",
-                              persistent_workers=cfg.workers > 0)
+    train_loader = make_train_batches(train_records, cfg, info, device, per_rank_batch)
     val_loader = eval_loader(val_records, cfg)
     steps_per_epoch = len(train_loader) if not cfg.max_steps else min(cfg.max_steps, len(train_loader))
     opt = make_optimizer(list(model.parameters()) + list(affinity.parameters()), cfg)
     sched = make_scheduler(opt, cfg, steps_per_epoch)
-    start_epoch, best = 0, -1.0
+    start_epoch, start_step, best = 0, 0, -1.0
     ckpt = load_file(cfg.resume) if cfg.resume else {}
     if ckpt:
         model.load_state_dict(ckpt["model"])
@@ -370,10 +301,12 @@ def main(cfg: TrainConfig) -> dict:
     if ckpt:
         if ema is not None and ckpt.get("ema"):
             ema.state = {k: v.to(device) for k, v in ckpt["ema"].items()}
-        start_epoch = int(ckpt["epoch"]) + 1
+        start_step = int(ckpt.get("step", 0))
+        start_epoch = int(ckpt["epoch"]) + (0 if start_step else 1)
         best = float(ckpt.get("metrics", {}).get("best_accuracy", -1.0))
         if info.main:
-            print(f"resumed from {cfg.resume} at epoch {start_epoch + 1}", file=sys.stderr)
+            where = f", step {start_step + 1}" if start_step else ""
+            print(f"resumed from {cfg.resume} at epoch {start_epoch + 1}{where}", file=sys.stderr)
 
     train_model: nn.Module = model
     if info.world > 1:
@@ -382,12 +315,23 @@ def main(cfg: TrainConfig) -> dict:
         train_model = torch.compile(train_model)
 
     record: dict = {}
-    for epoch in range(start_epoch, cfg.epochs):
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+    timer = Every(cfg.checkpoint_minutes * 60)
+    epochs = tqdm(range(start_epoch, cfg.epochs), desc="epochs", initial=start_epoch, total=cfg.epochs,
+                  disable=not info.main, position=0)
+    for epoch in epochs:
+        for source in (train_loader, getattr(train_loader, "sampler", None)):
+            if hasattr(source, "set_epoch"):
+                source.set_epoch(epoch)
         size = cfg.low_res if cfg.low_res and epoch < cfg.low_res_epochs else cfg.image_size
-        stats = train_one_epoch(train_model, affinity, partition, train_loader, opt, sched, cfg, device, size,
-                                ema, epoch, info.main)
+        on_step = None
+        if info.main and cfg.checkpoint_minutes > 0:
+            def on_step(step: int, epoch: int = epoch, metrics: dict = {**record, "best_accuracy": best}) -> None:  # noqa: B006
+                if timer.due() and step < steps_per_epoch:
+                    save_checkpoint(out / "last.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, metrics, step=step)
+
+        stats = train_one_epoch(train_model, affinity, partition, criterion, train_loader, opt, sched, cfg, device,
+                                size, ema, epoch, info.main, start_step=start_step, on_step=on_step)
+        start_step = 0
         if info.main:
             gray = cfg.color == "gray"
             res = evaluate(model, val_loader, device, cfg.image_size, class_names, gray, cfg.tta_flip)
@@ -410,103 +354,14 @@ def main(cfg: TrainConfig) -> dict:
             save_checkpoint(out / "last.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, record)
             if res.accuracy >= best:
                 save_checkpoint(out / "best.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, record)
-            print(f"epoch {epoch + 1}/{cfg.epochs} size {size}: loss {stats.loss:.4f} (ce {stats.ce:.4f} af {stats.affinity:.4f} "
-                  f"pt {stats.partition:.4f}) train acc {stats.train_accuracy * 100:.2f}% | val acc {res.accuracy * 100:.2f}% "
-                  f"mean-class {res.mean_class_accuracy * 100:.2f}% | {stats.images_per_s:.0f} img/s", flush=True)
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs} size {size}: loss {stats.loss:.4f} (ce {stats.ce:.4f} af {stats.affinity:.4f} "
+                       f"pt {stats.partition:.4f}) train acc {stats.train_accuracy * 100:.2f}% | val acc {res.accuracy * 100:.2f}% "
+                       f"mean-class {res.mean_class_accuracy * 100:.2f}% | {stats.images_per_s:.0f} img/s", file=sys.stdout)
         if info.world > 1:
             dist.barrier()
     if info.world > 1:
         dist.destroy_process_group()
     return record
-
-
-# ---------------------------------------------------------------------------- CLI
-def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="dan-fer train", description=__doc__.split("\n")[0])
-    d = TrainConfig()
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=d.dataset, help="rafdb, affectnet7, affectnet8, sfew, fer2013, ferplus or folder")
-    g.add_argument("--data", required=True, help="dataset root (ferplus: folder with the vote table and FER2013 pixels)")
-    g.add_argument("--val-data", default="", help="validation root (default: --data)")
-    g.add_argument("--val-split", default=d.val_split, choices=("val", "test"))
-    g.add_argument("--balanced", action="store_true", help="class-balanced sampling")
-    g.add_argument("--targets", default=d.targets, choices=("hard", "soft"), help="soft: FER+ vote distributions")
-    g.add_argument("--workers", type=int, default=d.workers)
-    g.add_argument("--limit-train", type=int, default=0)
-    g.add_argument("--limit-val", type=int, default=0)
-    g = p.add_argument_group("model")
-    g.add_argument("--image-size", type=int, default=d.image_size)
-    g.add_argument("--color", default=d.color, choices=("rgb", "gray"))
-    g.add_argument("--num-heads", type=int, default=d.num_heads)
-    g.add_argument("--init", default="", help="torchvision-named ResNet-18 weights (ImageNet, MS-Celeb-1M)")
-    g.add_argument("--weights", default="", help="start from a dan-fer checkpoint (EMA weights when present)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--optimizer", default=d.optimizer, choices=("sgd", "adam", "adamw"))
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--momentum", type=float, default=d.momentum)
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--scheduler", default=d.scheduler, choices=("step", "exponential", "onecycle", "cosine"))
-    g.add_argument("--step-size", type=int, default=d.step_size)
-    g.add_argument("--gamma", type=float, default=d.gamma)
-    g.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    g.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    g.add_argument("--affinity-weight", type=float, default=d.affinity_weight)
-    g.add_argument("--partition-weight", type=float, default=d.partition_weight)
-    g.add_argument("--ema", type=float, default=d.ema, help="EMA decay, e.g. 0.999 (0: off)")
-    g.add_argument("--no-tta", action="store_true", help="validate without flip test-time augmentation")
-    g.add_argument("--low-res", type=int, default=0, help="progressive resizing: size of the first epochs")
-    g.add_argument("--low-res-epochs", type=int, default=0)
-    g.add_argument("--max-steps", type=int, default=0, help="cap steps per epoch (smoke runs)")
-    g = p.add_argument_group("augmentation")
-    a = AugmentConfig()
-    g.add_argument("--rotation", type=float, default=a.rotation)
-    g.add_argument("--translate", type=float, default=a.translate)
-    g.add_argument("--scale-min", type=float, default=a.scale[0])
-    g.add_argument("--scale-max", type=float, default=a.scale[1])
-    g.add_argument("--affine-p", type=float, default=a.affine_p)
-    g.add_argument("--erase-p", type=float, default=a.erase_p)
-    g.add_argument("--brightness", type=float, default=a.brightness)
-    g.add_argument("--contrast", type=float, default=a.contrast)
-    g = p.add_argument_group("run")
-    g.add_argument("--out", default=d.out)
-    g.add_argument("--resume", default="", help="last.pt of an earlier run")
-    g.add_argument("--device", default=d.device)
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--threads", type=int, default=0)
-    g.add_argument("--no-amp", action="store_true")
-    g.add_argument("--no-channels-last", action="store_true")
-    g.add_argument("--compile", action="store_true")
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.resume:  # a resumed run keeps its own recipe; only paths/device may change
-        ckpt = load_file(args.resume)
-        cfg = TrainConfig.from_dict(ckpt["train_config"])
-        cfg.resume, cfg.device, cfg.workers = args.resume, args.device, args.workers
-        cfg.out = str(Path(args.resume).parent)  # a resumed run goes on in its own folder
-        if args.epochs != TrainConfig.epochs and args.epochs != cfg.epochs:
-            if cfg.scheduler in ("onecycle", "cosine"):
-                raise DanFerError(f"a {cfg.scheduler} schedule was planned for {cfg.epochs} epochs and cannot be extended; "
-                                  "start a new run with --weights instead")
-            cfg.epochs = args.epochs
-        return cfg
-    aug = AugmentConfig(rotation=args.rotation, translate=args.translate, scale=(args.scale_min, args.scale_max),
-                        affine_p=args.affine_p, erase_p=args.erase_p, brightness=args.brightness, contrast=args.contrast)
-    return TrainConfig(
-        dataset=args.dataset, data=args.data, val_data=args.val_data, val_split=args.val_split, out=args.out,
-        image_size=args.image_size, color=args.color, num_heads=args.num_heads, epochs=args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, scheduler=args.scheduler, step_size=args.step_size, gamma=args.gamma,
-        warmup_epochs=args.warmup_epochs, targets=args.targets, label_smoothing=args.label_smoothing,
-        balanced=args.balanced, affinity_weight=args.affinity_weight, partition_weight=args.partition_weight,
-        ema=args.ema, tta_flip=not args.no_tta, low_res=args.low_res, low_res_epochs=args.low_res_epochs,
-        augment=aug, amp=not args.no_amp, channels_last=not args.no_channels_last, compile=args.compile,
-        workers=args.workers, seed=args.seed, device=args.device, init=args.init, weights=args.weights, limit_train=args.limit_train,
-        limit_val=args.limit_val, max_steps=args.max_steps, threads=args.threads,
-    )
 
 
 def run(argv: list[str] | None = None) -> int:

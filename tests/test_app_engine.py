@@ -8,9 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from app.engine import AppError, Capture, Engine, _Captured, _SourceEnd
-from app.state import LatestSlot
+from app.engine import Engine
+from app.messages import AppError
 from dan_core.errors import DanFerError
+from dan_core.pipeline.handoff import LatestSlot
+from dan_core.pipeline.playback import Capture, Captured, SourceEnd
 from dan_core.pipeline.sources import Frame
 
 
@@ -42,7 +44,7 @@ def drain(slot: LatestSlot, until: float) -> list:
         item = slot.take(timeout=0.01)
         if item is not None:
             items.append(item)
-            if isinstance(item, _SourceEnd):
+            if isinstance(item, SourceEnd):
                 break
     return items
 
@@ -55,8 +57,8 @@ def test_capture_plays_a_file_in_real_time_then_ends():
     items = drain(slot, t0 + 5.0)
     elapsed = time.monotonic() - t0
     cap.stop()
-    frames = [i for i in items if isinstance(i, _Captured)]
-    assert isinstance(items[-1], _SourceEnd) and not items[-1].lost and items[-1].error is None
+    frames = [i for i in items if isinstance(i, Captured)]
+    assert isinstance(items[-1], SourceEnd) and not items[-1].lost and items[-1].error is None
     assert elapsed >= 0.15  # 10 frames at 50 fps: paced, not as fast as decoding allows
     assert [f.frame.index for f in frames] == sorted(f.frame.index for f in frames) and frames[-1].frame.index == 9
     assert src.closed
@@ -68,8 +70,8 @@ def test_capture_newest_frame_wins_when_nobody_takes():
     cap.start()
     time.sleep(0.5)
     item = slot.take()  # the end marker waits for the last frame to be taken first
-    assert isinstance(item, _Captured) and item.frame.index == 19 and slot.dropped >= 10
-    assert isinstance(slot.take(timeout=2.0), _SourceEnd)
+    assert isinstance(item, Captured) and item.frame.index == 19 and slot.dropped >= 10
+    assert isinstance(slot.take(timeout=2.0), SourceEnd)
     cap.stop()
 
 
@@ -103,7 +105,7 @@ def test_capture_reports_a_failing_live_source():
     first = slot.take(timeout=2.0)
     end = slot.take(timeout=2.0)
     cap.stop()
-    assert isinstance(first, _Captured) and isinstance(end, _SourceEnd) and end.lost and "unplugged" in end.error
+    assert isinstance(first, Captured) and isinstance(end, SourceEnd) and end.lost and "unplugged" in end.error
 
 
 def test_engine_run_without_a_model_shows_raw_frames_and_stops_cooperatively():

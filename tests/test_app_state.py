@@ -13,20 +13,16 @@ import pytest
 
 from app.state import (
     AppSettings,
-    LatestSlot,
     MaxGapMeter,
-    RateMeter,
     TimelineBuffer,
     face_at,
     format_elapsed,
-    heatmap_label,
-    heatmap_modes,
-    next_heatmap_mode,
     pick_default_face,
     recording_paths,
     snapshot_path,
-    valid_heatmap_mode,
 )
+from dan_core.pipeline.handoff import LatestSlot, RateMeter
+from dan_core.pipeline.heatmap import heatmap_label, heatmap_modes, next_heatmap_mode, valid_heatmap_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +37,8 @@ class FakeClock:
 
 def test_state_and_command_modules_do_not_import_qt():
     code = (
-        "import sys, app.state, dan_core.cli, dan_core.commands.app, argparse\n"
-        "p = argparse.ArgumentParser(); dan_core.commands.app.add_arguments(p)\n"
+        "import sys, app.state, app.command, dan_core.cli, argparse\n"
+        "p = argparse.ArgumentParser(); app.command.add_arguments(p)\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))]\n"
         "assert not bad, bad\n"
     )

@@ -22,10 +22,11 @@ from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from app.engine import Engine  # noqa: E402
-from app.state import AppSettings, heatmap_modes  # noqa: E402
+from app.state import AppSettings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from dan_core.errors import DanFerError  # noqa: E402
 from dan_core.pipeline import landmarks as lmk  # noqa: E402
+from dan_core.pipeline.heatmap import heatmap_modes  # noqa: E402
 from dan_core.pipeline.timeline import sidecar_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,21 @@ def test_fer_device_pack_layout(tmp_path: Path) -> None:
     val = read_dataset("fer2013", tmp_path, "val")
     assert train.labels.tolist() == [3, 0] and val.ids is not None and val.ids.tolist() == [28709]
     assert val.pixels is not None and np.array_equal(val.pixels[0], images[2])
+
+
+def test_every_reader_declares_its_dataset_facts():
+    """A new reader in data.py adds its DatasetInfo in classes.py (label order, native size, template)."""
+    from dan_core.data import READERS
+
+    assert set(READERS) - {"folder"} == set(classes.DATASETS)
+    assert classes.BY_DATASET["ferplus"] == classes.FERPLUS
+
+
+def test_exported_metadata_carries_the_dataset_facts():
+    from dan_core.export import metadata
+    from dan_core.model import DAN, DANConfig
+
+    meta = metadata(DAN(DANConfig(num_heads=1, train_dataset="ferplus")))
+    assert meta["native_size"] == "48" and len(json.loads(meta["template"])) == 5
+    meta = metadata(DAN(DANConfig(num_heads=1, class_names=classes.RAFDB, train_dataset="rafdb")))
+    assert "native_size" not in meta and "template" not in meta

@@ -317,12 +317,12 @@ def test_template_derivation_reproduces_the_shipped_template(fer_dir, landmarker
     """A small sample of FER training faces lands close to assets/ferplus_template.json."""
     import json
 
-    from dan_core.pipeline.align import FERPLUS_TEMPLATE_PATH
-    from dan_core.pipeline.template import derive_template
+    from dan_core.pipeline.derive_template import derive_template
+    from dan_core.templates import dataset_template_path
 
     with np.load(fer_dir / "fer2013_train.npz") as d:
         images = d["images"][::950][:30]
     result = derive_template(images, landmarker_path)
     assert result["images_used"] >= 20
-    shipped = np.asarray(json.loads(FERPLUS_TEMPLATE_PATH.read_text())["points"])
+    shipped = np.asarray(json.loads(dataset_template_path("ferplus").read_text())["points"])
     np.testing.assert_allclose(np.asarray(result["points"]), shipped, atol=0.04)

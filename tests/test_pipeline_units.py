@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 
 from dan_core.errors import DanFerError
-from dan_core.pipeline.align import (
-    FERPLUS_TEMPLATE_PATH,
-    GENERIC_TEMPLATE,
-    Aligner,
-    parse_template,
-    similarity_transform,
-    template_for,
-    to_model_input,
-)
-from dan_core.pipeline.core import as_bgr
-from dan_core.pipeline.draw import class_colors, draw_results, heatmap_image, parse_heatmap, warp_to_frame
+from dan_core.pipeline.align import Aligner, similarity_transform, source_size_for, template_for, to_model_input
+from dan_core.pipeline.draw import class_colors, draw_results, warp_to_frame
+from dan_core.pipeline.frames import as_bgr
+from dan_core.pipeline.heatmap import heatmap_image, parse_heatmap
 from dan_core.pipeline.landmarks import five_points
 from dan_core.pipeline.tracking import Tracker
+from dan_core.templates import GENERIC_TEMPLATE, dataset_template_path, parse_template
+
+FERPLUS_TEMPLATE_PATH = dataset_template_path("ferplus")
 
 
 def _similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndarray:
@@ -97,7 +93,11 @@ def test_template_resolution_order():
     t_px, _ = template_for({"template": json.dumps((np.array(meta_pts) * 112).tolist())}, 112)
     np.testing.assert_allclose(t_px, meta_pts, atol=1e-6)
     _, src = template_for({"train_dataset": "ferplus"}, 112)
-    assert src == FERPLUS_TEMPLATE_PATH.name
+    assert src == FERPLUS_TEMPLATE_PATH.name == "ferplus_template.json"
+    # the 48 px bottleneck is a fact the dataset declares (or the model's metadata), not a guess from its name
+    assert source_size_for({"train_dataset": "ferplus"}) == source_size_for({"train_dataset": "fer2013"}) == 48
+    assert source_size_for({"train_dataset": "rafdb"}) is None and source_size_for({"train_dataset": "myferset"}) is None
+    assert source_size_for({"train_dataset": "rafdb", "native_size": "64"}) == 64
     t, src = template_for({"train_dataset": "rafdb"}, 100)
     assert src.startswith("generic")
     np.testing.assert_allclose(t, GENERIC_TEMPLATE)

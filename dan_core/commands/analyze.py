@@ -13,8 +13,6 @@ from pathlib import Path
 from dan_core.errors import DanFerError
 from dan_core.signals import exit_status
 
-IMAGE_OUT = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dan_core.pipeline.options import add_pipeline_arguments
@@ -34,48 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pipeline_arguments(parser)
 
 
-class AnnotatedWriter:
-    """An mp4 (OpenCV 'mp4v') or, for a single image, an image file."""
-
-    def __init__(self, path: Path, fps: float, *, single_image: bool) -> None:
-        self.path = path
-        self.fps = fps
-        self.image = path.suffix.lower() in IMAGE_OUT
-        if self.image and not single_image:
-            raise DanFerError(f"--annotated {path.name}: use a video file (.mp4) for more than one frame")
-        self._writer = None
-        self._size: tuple[int, int] | None = None
-        self.frames = 0
-
-    def write(self, img) -> None:
-        import cv2
-
-        if self.image:
-            ok, buf = cv2.imencode(self.path.suffix, img)
-            if not ok:
-                raise DanFerError(f"cannot encode {self.path}")
-            try:
-                self.path.write_bytes(buf.tobytes())
-            except OSError as exc:
-                raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-            self.frames += 1
-            return
-        if self._writer is None:
-            self._size = (img.shape[1], img.shape[0])
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size)
-            if not self._writer.isOpened():
-                raise DanFerError(f"cannot write video {self.path} (OpenCV has no mp4v encoder for it; try a .mp4 name)")
-        if (img.shape[1], img.shape[0]) != self._size:
-            img = cv2.resize(img, self._size, interpolation=cv2.INTER_AREA)  # folders of differently sized images
-        self._writer.write(img)
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-
 def summarize(stats: dict, class_names) -> dict:
     per_face = {}
     for fid, counts in sorted(stats["dominant"].items()):
@@ -92,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from dan_core.pipeline import Pipeline
-    from dan_core.pipeline.draw import draw_results, parse_heatmap
+    from dan_core.pipeline.draw import draw_results
+    from dan_core.pipeline.heatmap import parse_heatmap
     from dan_core.pipeline.options import config_from_args, every_nth
+    from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
-    from dan_core.pipeline.timeline import TimelineWriter, check_writable
+    from dan_core.pipeline.timeline import check_writable
 
     if args.every < 1:
         raise DanFerError("--every must be at least 1")
@@ -106,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise DanFerError("--annotated and --csv name the same file")
 
     source = open_source(args.input)
-    writer = annotated = None
+    recorder = None
     interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
     stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
     frames = frames_with_faces = 0
@@ -120,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 "source": str(args.input), "source_fps": source.fps, "fps": out_fps, "every": args.every,
                 "source_frames": source.frame_count, "live": source.is_live, **pipeline.describe(),
             }
-            writer = TimelineWriter(csv_path, pipeline.class_names, meta=meta, force=args.force)
-            if ann_path is not None:
-                annotated = AnnotatedWriter(ann_path, out_fps, single_image=single)
+            recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=args.force, video_path=ann_path, fps=out_fps,
+                                single_image=single)
             total = -(-source.frame_count // args.every) if source.frame_count else None
             t0 = time.perf_counter()
             bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
@@ -131,15 +88,15 @@ def run(args: argparse.Namespace) -> int:
                 frames_in = every_nth(source, args.every)
                 for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap, independent=single is False and
                                                      isinstance(source, ImageSource)):
-                    writer.write(result)
+                    recorder.write(result)
                     frames += 1
                     frames_with_faces += bool(result.faces)
                     for f in result.faces:
                         stats["dominant"][f.face_id][f.dominant] += 1
                         stats["first"].setdefault(f.face_id, result.time_s)
                         stats["last"][f.face_id] = result.time_s
-                    if annotated is not None:
-                        annotated.write(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
+                    if ann_path is not None:
+                        recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
                                                      opacity=args.opacity, landmarks=args.landmarks))
                     bar.update(1)
                     if frames % 10 == 0:
@@ -152,19 +109,17 @@ def run(args: argparse.Namespace) -> int:
             summary = {
                 "input": str(args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
                 "frames": frames, "frames_with_faces": frames_with_faces, "frames_without_faces": frames - frames_with_faces,
-                "faces": len(stats["dominant"]), "rows": writer.rows, "seconds": round(wall, 2),
+                "faces": len(stats["dominant"]), "rows": recorder.rows, "seconds": round(wall, 2),
                 "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
                 "per_face": summarize(stats, pipeline.class_names),
                 "stopped_early": source.error, "interrupted": bool(interrupted),
                 "signal": signal.Signals(interrupted - 128).name if interrupted else None,
                 "skipped_images": getattr(source, "skipped", []),
             }
-            writer.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal")})
+            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal")})
     finally:
-        if writer is not None:
-            writer.close()
-        if annotated is not None:
-            annotated.close()
+        if recorder is not None:
+            recorder.close()
         source.close()
     if args.json:
         print(json.dumps(summary))

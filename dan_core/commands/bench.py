@@ -1,4 +1,8 @@
-"""dan-fer bench: per-stage latency (median, p95) and end-to-end frames per second of the pipeline.
+"""dan-fer bench: the face pipeline on a video: per-stage latency (median, p95) and end-to-end fps.
+
+    dan-fer bench VIDEO [--frames 300] [--mosaic 2] [--json]
+
+Its companion ``dan-fer bench-model`` measures DAN alone (training images/s, inference ms/face).
 
 The analysis loop is the one ``dan-fer analyze`` runs (landmarks of the next frame overlap the
 DAN batch of the current one, unless --no-overlap), without drawing or writing. Drawing is
@@ -79,7 +83,8 @@ def _frames(source, n: int, width: int, tiles: int = 1):
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline import Pipeline
-    from dan_core.pipeline.draw import draw_results, parse_heatmap
+    from dan_core.pipeline.draw import draw_results
+    from dan_core.pipeline.heatmap import parse_heatmap
     from dan_core.pipeline.options import config_from_args
     from dan_core.pipeline.sources import open_source
 

@@ -10,17 +10,7 @@ from pathlib import Path
 from dan_core.checkpoint import load_model, save_model
 from dan_core.errors import DanFerError
 from dan_core.export import export_onnx
-
-
-def load_template(path: str) -> list[list[float]]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise DanFerError(f"cannot read template {path}: {exc}") from exc
-    points = data["points"] if isinstance(data, dict) else data
-    if len(points) != 5 or any(len(p) != 2 for p in points):
-        raise DanFerError(f"{path}: a template is 5 [x, y] points")
-    return [[float(x), float(y)] for x, y in points]
+from dan_core.templates import load_template_file, template_points
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, use_ema=not args.no_ema)
     if args.template:
-        model.config.template = load_template(args.template)
+        model.config.template = template_points(load_template_file(args.template, model.config.input_size))
     if Path(args.out).suffix == ".pt":
         try:
             save_model(model, args.out, half=args.half)

@@ -1,74 +1,44 @@
 """Alignment: a similarity transform from five landmarks to the model's template, then one warp.
 
 A template is five [x, y] points (eye centres, nose tip, mouth corners, see landmarks.py)
-in normalised [0, 1] crop coordinates. Where it comes from, first match wins:
-the model's ``template`` metadata, ``assets/ferplus_template.json`` for models trained on
-FER2013/FER+ (derived from that data by ``python -m dan_core.pipeline.template``), else a
-generic template (the widely used 112x112 ArcFace points, normalised).
+in normalised [0, 1] crop coordinates (parsing: dan_core/templates.py). Where it comes from,
+first match wins: the model's ``template`` metadata, the template its training dataset
+declares (``classes.DATASETS``; FER2013/FER+: ``assets/ferplus_template.json``, derived from that
+data by ``python -m dan_core.pipeline.derive_template``), else the generic ArcFace template.
 
-FER2013 faces are 48x48 pixels; the training loop upsamples them bilinearly. For such models
-the aligned crop goes through the same bottleneck (down to 48 with area averaging, up again
-bilinearly), so live faces look as sharp as the faces the model learned from.
+Datasets of tiny faces declare their native size (FER2013: 48x48 pixels, upsampled bilinearly
+for training). For their models the aligned crop goes through the same bottleneck (down to the
+native size with area averaging, up again bilinearly), so live faces look as sharp as the faces
+the model learned from.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import cv2
 import numpy as np
 
+from dan_core.classes import dataset_info
 from dan_core.errors import DanFerError
-from dan_core.paths import ASSETS_DIR
-
-FERPLUS_TEMPLATE_PATH = ASSETS_DIR / "ferplus_template.json"
-# ArcFace's 112x112 five-point template / 112 (insightface): a tight crop, eyes at 46% of the height.
-GENERIC_TEMPLATE = np.array([
-    [38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041],
-], np.float32) / 112.0
-
-
-def parse_template(value: object, input_size: int | None = None) -> np.ndarray:
-    """JSON text, a list of 5 [x, y] pairs or {"points": [...]} -> (5, 2) float32 in [0, 1].
-
-    Points above 1.5 are taken to be in input pixels and divided by ``input_size``.
-    """
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value)
-    if isinstance(value, dict):
-        value = value.get("points")
-    arr = np.asarray(value, np.float32)
-    if arr.shape != (5, 2) or not np.isfinite(arr).all():
-        raise DanFerError(f"an alignment template must be 5 [x, y] points, got shape {arr.shape}")
-    if arr.max() > 1.5:
-        if not input_size:
-            raise DanFerError("an alignment template in pixels needs the model's input size")
-        arr = arr / float(input_size)
-    return arr
-
-
-def load_template_file(path: str | Path) -> np.ndarray:
-    try:
-        return parse_template(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DanFerError(f"cannot read alignment template {path}: {exc}") from exc
+from dan_core.templates import GENERIC_TEMPLATE, dataset_template_path, load_template_file, parse_template
 
 
 def template_for(meta: dict[str, str], input_size: int) -> tuple[np.ndarray, str]:
     """(template, where it came from) for a model's metadata."""
     if meta.get("template"):
         return parse_template(meta["template"], input_size), "model metadata"
-    if "fer" in meta.get("train_dataset", "").lower() and FERPLUS_TEMPLATE_PATH.is_file():
-        return load_template_file(FERPLUS_TEMPLATE_PATH), FERPLUS_TEMPLATE_PATH.name
+    path = dataset_template_path(meta.get("train_dataset", ""))
+    if path is not None:
+        return load_template_file(path, input_size), path.name
     return GENERIC_TEMPLATE.copy(), "generic (ArcFace)"
 
 
 def source_size_for(meta: dict[str, str]) -> int | None:
-    """Pixel size of the training faces, when known (48 for FER2013/FER+), else None."""
-    if meta.get("source_size"):
-        return int(meta["source_size"])
-    return 48 if "fer" in meta.get("train_dataset", "").lower() else None
+    """Pixel size of the training faces when they are tiny (48 for FER2013/FER+), else None."""
+    for key in ("native_size", "source_size"):  # source_size: an earlier name of the same fact
+        if meta.get(key):
+            return int(meta[key])
+    info = dataset_info(meta.get("train_dataset", ""))
+    return info.native_size if info is not None else None
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -16,14 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 
 BACKENDS = ("auto", "cuda", "cpu", "torch")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def cuda_driver_present() -> bool:
@@ -62,7 +57,7 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as exc:  # corrupt file, not ONNX, wrong opset ...
-            raise DanFerError(f"cannot load model {path}: {_first_line(exc)}") from exc
+            raise DanFerError(f"cannot load model {path}: {first_line(exc)}") from exc
         finally:
             ort.set_default_logger_severity(2)
         active = self.session.get_providers()
@@ -129,7 +124,7 @@ def model_info(meta: dict[str, str]) -> tuple[tuple[str, ...], int, str, int]:
         color = meta.get("color", "rgb")
         heads = int(meta.get("num_heads", "1"))
     except (KeyError, ValueError) as exc:
-        raise DanFerError(f"the model has no usable dan-fer metadata ({_first_line(exc)}); "
+        raise DanFerError(f"the model has no usable dan-fer metadata ({first_line(exc)}); "
                           "re-export it with `dan-fer export`") from exc
     if color not in ("rgb", "gray"):
         raise DanFerError(f"the model's color metadata is {color!r}, expected rgb or gray")

@@ -18,10 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 from dan_core.paths import default_model_path
 from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_model_input
 from dan_core.pipeline.backends import make_backend, model_info
+from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
 from dan_core.pipeline.tracking import Tracker
 
@@ -75,25 +76,44 @@ class Detections:
     timings: dict[str, float]
 
 
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """BGR, BGRA or grey (H, W) / (H, W, 1) uint8 -> BGR uint8; 16-bit images are scaled down."""
-    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
-        raise DanFerError(f"not an image frame: {getattr(frame, 'shape', type(frame).__name__)}")
-    if frame.dtype == np.uint16:
-        frame = (frame >> 8).astype(np.uint8)
-    elif frame.dtype != np.uint8:
-        frame = np.clip(frame, 0, 255).astype(np.uint8)
-    if frame.ndim == 2 or frame.shape[2] == 1:
-        return cv2.cvtColor(frame.reshape(frame.shape[:2]), cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    if frame.shape[2] != 3:
-        raise DanFerError(f"frames need 1, 3 or 4 channels, got {frame.shape[2]}")
-    return frame
+class LandmarkerClock:
+    """Media time -> the strictly increasing timestamps MediaPipe's VIDEO mode needs.
+
+    While media time moves forward the two are equal. After a jump back (a seek, a replay) the
+    clock goes on from its last value by ``nominal_step_s``, so callers hand in the frame's real
+    time and index, and the pipeline's results carry them unchanged.
+    """
+
+    def __init__(self, nominal_step_s: float = 0.04, min_step_s: float = 1e-3) -> None:
+        self.nominal_step_s = nominal_step_s
+        self.min_step_s = min_step_s
+        self._offset = 0.0  # landmarker time - media time; changes only at a jump back
+        self._last_media: float | None = None
+        self._last = 0.0
+
+    def __call__(self, media_time_s: float) -> float:
+        media_time_s = float(media_time_s)
+        now = media_time_s + self._offset
+        if self._last_media is not None and now - self._last < self.min_step_s:  # a jump back, a repeat, a tiny step
+            step = media_time_s - self._last_media
+            now = self._last + max(step if step > 0 else self.nominal_step_s, self.min_step_s)
+            self._offset = now - media_time_s
+        self._last_media, self._last = media_time_s, now
+        return now
 
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+def _read_next(it: Iterator) -> tuple[object, float, float] | None:
+    """(next item of ``it``, when reading began, how long it took in ms), or None at the end."""
+    t0 = time.perf_counter()
+    try:
+        frame = next(it)
+    except StopIteration:
+        return None
+    return frame, t0, _ms(t0)
 
 
 class Pipeline:
@@ -119,6 +139,7 @@ class Pipeline:
         self._landmarks = FaceLandmarks(self.landmarker_path, max_faces=config.max_faces, mode=config.mode,
                                         min_confidence=config.min_confidence)
         self.tracker = Tracker(max_missed=config.max_missed)
+        self._clock = LandmarkerClock()
         self._lock = threading.Lock()
         self._count = 0
 
@@ -130,20 +151,23 @@ class Pipeline:
             probs, attention = self._backend.run(blank)
         except Exception as exc:
             raise DanFerError(f"{self.model_name} does not run on a {self.input_size}x{self.input_size} input: "
-                              f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}") from exc
+                              f"{first_line(exc, 160)}") from exc
         if probs.shape != (1, len(self.class_names)) or attention.ndim != 4 or attention.shape[1] != self.num_heads:
             raise DanFerError(f"{self.model_name} gives probs {probs.shape} and attention {attention.shape}, but its metadata "
                               f"says {len(self.class_names)} classes and {self.num_heads} heads")
 
     # ------------------------------------------------------------------ the two halves
     def detect(self, frame: np.ndarray, time_s: float, *, index: int | None = None) -> Detections:
-        """Landmarks and aligned crops of one frame (thread: MediaPipe's)."""
+        """Landmarks and aligned crops of one frame at media time ``time_s`` (thread: MediaPipe's).
+
+        Times may jump back (seeks): the pipeline keeps MediaPipe's own timestamps increasing.
+        """
         t0 = time.perf_counter()
         bgr = as_bgr(frame)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         timings = {"convert": _ms(t0)}
         t0 = time.perf_counter()
-        faces = self._landmarks.detect(rgb, time_s)
+        faces = self._landmarks.detect(rgb, self._clock(time_s))
         timings["landmarks"] = _ms(t0)
         t0 = time.perf_counter()
         matrices, crops = [], []
@@ -198,13 +222,8 @@ class Pipeline:
         """
         if not overlap:
             it = iter(frames)
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    return
-                decode = _ms(t0)
+            while (read := _read_next(it)) is not None:
+                frame, t0, decode = read
                 with self._lock:
                     if independent:
                         self.tracker.reset()
@@ -232,12 +251,10 @@ class Pipeline:
                     while not ahead.acquire(timeout=0.1):
                         if stop.is_set():
                             return
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(it)
-                    except StopIteration:
+                    read = _read_next(it)
+                    if read is None:
                         break
-                    decode = _ms(t0)
+                    frame, t0, decode = read
                     det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
                     det.timings["decode"] = decode
                     if not put((frame, det, t0)):

@@ -1,8 +1,9 @@
 """Drawing results onto frames with OpenCV, shared by ``dan-fer analyze`` and the desktop app.
 
-Heatmaps: a head's raw attention map (h x w, e.g. 4 x 4) is min-max normalised, upsampled to the
-aligned crop (S x S) and warped back into the frame with the inverse of the alignment transform,
-so it lies on the face the model saw, rotation included. ``fused`` is the mean over heads.
+Heatmaps (their modes and colours live in heatmap.py): a head's raw attention map (h x w, e.g.
+4 x 4) is min-max normalised, upsampled to the aligned crop (S x S) and warped back into the
+frame with the inverse of the alignment transform, so it lies on the face the model saw,
+rotation included. ``fused`` is the mean over heads.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import hashlib
 import cv2
 import numpy as np
 
-from dan_core.errors import DanFerError
+from dan_core.pipeline.frames import as_bgr
+from dan_core.pipeline.heatmap import colorize, heatmap_image, normalized_map, parse_heatmap, select_map
 
 BGR = tuple[int, int, int]
-COLORMAP = cv2.COLORMAP_JET
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 # Fixed colours for the usual expression names (BGR), so a class looks the same in every view.
@@ -47,41 +48,6 @@ def class_colors(class_names) -> dict[str, BGR]:
 
 
 # ----------------------------------------------------------------------------- heatmaps
-def heatmap_modes(num_heads: int) -> list[str]:
-    return ["fused", "off", "all"] + [f"head{i + 1}" for i in range(num_heads)]
-
-
-def parse_heatmap(mode: str, num_heads: int) -> str:
-    mode = (mode or "off").lower()
-    if mode not in heatmap_modes(num_heads):
-        raise DanFerError(f"unknown heatmap {mode!r}: use fused, off, all or head1..head{num_heads}")
-    return mode
-
-
-def select_map(attention: np.ndarray, mode: str) -> np.ndarray:
-    """(K, h, w) raw maps -> one (h, w) map: 'fused' (mean over heads) or 'headN' (1-based)."""
-    if mode in ("fused", "all"):
-        return attention.mean(axis=0)
-    k = int(mode[4:]) - 1
-    if not 0 <= k < attention.shape[0]:
-        raise DanFerError(f"heatmap {mode}: the model has {attention.shape[0]} heads")
-    return attention[k]
-
-
-def normalized_map(att: np.ndarray, size: int) -> np.ndarray:
-    """(h, w) raw map -> (size, size) float32 in [0, 1] (min-max, then bicubic upsampling)."""
-    att = np.asarray(att, np.float32)
-    lo, hi = float(att.min()), float(att.max())
-    norm = (att - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(att)
-    return np.clip(cv2.resize(norm, (size, size), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-
-
-def heatmap_image(attention: np.ndarray, size: int, *, mode: str = "fused") -> np.ndarray:
-    """A colour (size, size, 3) BGR heatmap of one head, the fused map, or an (h, w) map given directly."""
-    att = attention if attention.ndim == 2 else select_map(attention, mode)
-    return cv2.applyColorMap((normalized_map(att, size) * 255).astype(np.uint8), COLORMAP)
-
-
 def soft_window(size: int, edge: float = 0.12) -> np.ndarray:
     """(size, size) float32: 1 inside, fading to 0 over the outer ``edge`` of the crop (no hard square edge)."""
     ramp = np.clip((np.minimum(np.arange(size), np.arange(size)[::-1]) + 0.5) / max(edge * size, 1.0), 0.0, 1.0)
@@ -117,7 +83,7 @@ def blend_heatmap(frame: np.ndarray, attention: np.ndarray, matrix: np.ndarray, 
     Colour and opacity are made in crop space (S x S) and warped as one 4-channel uint8 image.
     """
     values = normalized_map(select_map(attention, mode), size)
-    colour = cv2.applyColorMap((values * 255).astype(np.uint8), COLORMAP)  # (S, S, 3)
+    colour = colorize(values)  # (S, S, 3)
     alpha = opacity * soft_window(size) * (0.35 + 0.65 * values)  # (S, S) in [0, 1]
     bgra = np.dstack([colour, (alpha * 255 + 0.5).astype(np.uint8)])  # (S, S, 4)
     warped = warp_to_frame(bgra, matrix, (frame.shape[1], frame.shape[0]))
@@ -208,8 +174,6 @@ def draw_head_thumbnails(img: np.ndarray, face, anchor: tuple[int, int, int, int
 def draw_results(frame_bgr: np.ndarray, result, class_names, *, heatmap: str = "fused", opacity: float = 0.5,
                  landmarks: bool = False, selected_id: int | None = None, bars: bool = True) -> np.ndarray:
     """A new annotated BGR frame: heatmaps, boxes, IDs, labels and probability bars of ``result``."""
-    from dan_core.pipeline.core import as_bgr
-
     img = as_bgr(frame_bgr).copy()
     colors = class_colors(class_names)
     scale = _ui_scale(img.shape[0])

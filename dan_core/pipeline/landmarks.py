@@ -31,6 +31,7 @@ import numpy as np
 
 from dan_core.errors import DanFerError
 from dan_core.paths import MODELS_DIR
+from dan_core.pipeline.boxes import iou
 
 LANDMARKER_URL = "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
 LANDMARKER_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
@@ -215,14 +216,6 @@ def landmarks_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, 
     return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
 
 
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 class FaceLandmarks:
     """MediaPipe FaceLandmarker in VIDEO mode (strictly increasing timestamps) or IMAGE mode.
 
@@ -277,7 +270,7 @@ class FaceLandmarks:
                 for f in self._detect(np.ascontiguousarray(rgb[y0:y0 + th, x0:x0 + tw]), time_s):
                     pts = f.landmarks + np.array([x0, y0], np.float32)
                     box = landmarks_box(pts, w, h)
-                    if len(faces) < self.max_faces and all(box_iou(box, g.box) <= 0.3 for g in faces):
+                    if len(faces) < self.max_faces and all(iou(box, g.box) <= 0.3 for g in faces):
                         faces.append(DetectedFace(pts, box))
         return faces
 

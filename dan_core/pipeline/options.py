@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.core import PipelineConfig
-from dan_core.pipeline.sources import Frame, FrameSource, ImageSource, VideoSource
+from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float = 0.0) -> None:
@@ -30,7 +30,7 @@ def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineC
     return PipelineConfig(
         model=args.model, landmarker=args.landmarker, backend=args.backend, max_faces=args.max_faces,
         smoothing=args.smoothing, max_missed=args.max_missed, threads=args.threads,
-        mode="image" if isinstance(source, ImageSource) else "video",
+        mode=source_mode(source),
     )
 
 

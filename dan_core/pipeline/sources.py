@@ -26,8 +26,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dan_core.errors import DanFerError  # noqa: E402
+from dan_core.paths import IMAGE_SUFFIXES  # noqa: E402
+from dan_core.pipeline.frames import as_bgr  # noqa: E402
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 STILL_FPS = 1.0  # images and folders: one still per second of timeline
 
 
@@ -50,8 +51,6 @@ def quiet_opencv() -> Iterator[None]:
 
 
 def _to_bgr(img: np.ndarray) -> np.ndarray:
-    from dan_core.pipeline.core import as_bgr
-
     return np.ascontiguousarray(as_bgr(img))
 
 
@@ -235,6 +234,20 @@ def open_source(spec: str | int | os.PathLike) -> FrameSource:
         read_image(path)  # fail now, with a clear message, not in the middle of a run
         return ImageSource([path], str(path))
     return VideoSource(path)
+
+
+def source_mode(source: FrameSource | str | os.PathLike) -> str:
+    """The landmarker mode a source needs: "image" for photos and folders of photos (independent
+    stills, where small faces are searched in tiles too), "video" for videos and cameras.
+
+    Takes an open source or the spec ``open_source`` would open (the same rule, decided here only).
+    """
+    if not isinstance(source, (str, int, os.PathLike)):  # an open source
+        return "image" if isinstance(source, ImageSource) else "video"
+    if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit() and not Path(source).exists()):
+        return "video"
+    path = Path(source)
+    return "image" if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
 def list_cameras() -> list[tuple[int, str]]:

@@ -14,16 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, w, h
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boxes given as float (x, y, w, h)."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
+from dan_core.pipeline.boxes import Box, iou
 
 
 @dataclass

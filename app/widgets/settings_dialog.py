@@ -1,0 +1,112 @@
+"""The settings dialog: model, landmarker, backend, smoothing, faces, record folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
+from app.state import MAX_FACES_LIMIT, AppSettings
+from dan_core.pipeline.backends import BACKENDS
+
+
+class _PathEdit(QWidget):
+    def __init__(self, value: str, *, placeholder: str, file_filter: str | None, directory: bool = False) -> None:
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.edit = QLineEdit(value)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        btn = QPushButton("Browse…")
+        btn.clicked.connect(self._on_browse_clicked)
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(btn)
+        self._filter = file_filter
+        self._directory = directory
+
+    @Slot()
+    def _on_browse_clicked(self) -> None:
+        start = self.edit.text() or str(Path.home())
+        if self._directory:
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self._filter or "")
+        if path:
+            self.edit.setText(path)
+
+    def value(self) -> str:
+        return self.edit.text().strip()
+
+
+class SettingsDialog(QDialog):
+    """Model, landmarker, backend, smoothing, max faces, record folder."""
+
+    def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("dan-fer settings")
+        self.setMinimumWidth(520)
+        form = QFormLayout(self)
+        self.model = _PathEdit(settings.model, placeholder="default: the model in models/",
+                               file_filter="ONNX models (*.onnx);;All files (*)")
+        self.landmarker = _PathEdit(settings.landmarker, placeholder="default: $DAN_FER_LANDMARKER, cache or download",
+                                    file_filter="MediaPipe task (*.task);;All files (*)")
+        self.backend = QComboBox()
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setCurrentText(settings.backend)
+        self.smoothing = QDoubleSpinBox()
+        self.smoothing.setRange(0.0, 0.95)
+        self.smoothing.setSingleStep(0.05)
+        self.smoothing.setValue(settings.smoothing)
+        self.smoothing.setToolTip("Weight of the previous probabilities per face (0 = no smoothing)")
+        self.max_faces = QSpinBox()
+        self.max_faces.setRange(1, MAX_FACES_LIMIT)
+        self.max_faces.setValue(settings.max_faces)
+        self.timeline = QSpinBox()
+        self.timeline.setRange(5, 300)
+        self.timeline.setSuffix(" s")
+        self.timeline.setValue(settings.timeline_seconds)
+        self.record_dir = _PathEdit(settings.record_dir, placeholder="folder for recordings and snapshots", file_filter=None,
+                                    directory=True)
+        self.record_video = QCheckBox("also record the annotated video (.mp4)")
+        self.record_video.setChecked(settings.record_video)
+        form.addRow("Model (.onnx)", self.model)
+        form.addRow("Face landmarker (.task)", self.landmarker)
+        form.addRow("Backend", self.backend)
+        form.addRow("Smoothing", self.smoothing)
+        form.addRow("Max faces", self.max_faces)
+        form.addRow("Timeline length", self.timeline)
+        form.addRow("Record folder", self.record_dir)
+        form.addRow("", self.record_video)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._base = settings
+
+    def result_settings(self) -> AppSettings:
+        s = AppSettings(**self._base.to_mapping())
+        s.model = self.model.value()
+        s.landmarker = self.landmarker.value()
+        s.backend = self.backend.currentText()
+        s.smoothing = float(self.smoothing.value())
+        s.max_faces = int(self.max_faces.value())
+        s.timeline_seconds = int(self.timeline.value())
+        s.record_dir = self.record_dir.value() or self._base.record_dir
+        s.record_video = self.record_video.isChecked()
+        return s.validated()

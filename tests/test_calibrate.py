@@ -1,0 +1,35 @@
+"""Calibration folded into the final BatchNorm: exact in eval mode, and the fitted T is the true one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dan_core.calibrate import fit_temperature, fold_into_bn, softmax
+from dan_core.model import DAN, DANConfig
+
+
+def test_folding_shift_and_temperature_into_bn_is_exact() -> None:
+    torch.manual_seed(0)
+    model = DAN(DANConfig(num_heads=2, input_size=32)).eval()
+    with torch.no_grad():  # a trained-looking final layer
+        model.bn.running_mean.normal_()
+        model.bn.running_var.uniform_(0.5, 2)
+        model.bn.weight.normal_()
+        model.bn.bias.normal_()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.inference_mode():
+        before = model(x).logits
+    shift = np.linspace(-1, 1, 8)
+    fold_into_bn(model, temperature=1.7, shift=shift)
+    with torch.inference_mode():
+        after = model(x).logits
+    assert torch.allclose(after, (before + torch.tensor(shift, dtype=torch.float32)) / 1.7, atol=1e-5)
+
+
+def test_fit_temperature_recovers_an_overconfident_scale() -> None:
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 8)) * 2
+    labels = np.array([rng.choice(8, p=p) for p in softmax(true_logits)])
+    assert abs(fit_temperature(true_logits * 2.5, labels) - 2.5) < 0.2
+    assert abs(fit_temperature(true_logits, labels) - 1.0) < 0.1
