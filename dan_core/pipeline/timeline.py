@@ -64,8 +64,12 @@ class TimelineWriter:
             raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
         except OSError as exc:
             raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self.rows = 0
+        self.rows = 0  # rows accepted by write()
+        self.rows_written = 0  # whole rows on disk
         self.frames = 0
+        self.error: DanFerError | None = None  # the first write that failed: the writer stops there
+        self._reported = False  # whether a caller has been given self.error already
+        self._size = 0  # bytes of whole lines on disk: a failed write is cut back to this
         self.started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
         self.meta = {
             "csv": self.path.name, "software": "dan-fer", "version": __version__, "started": self.started,
@@ -74,8 +78,15 @@ class TimelineWriter:
         self._lock = threading.Lock()
         self._pending: list[str] = []
         self._closed = False
-        self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
-        self._write_meta()
+        try:
+            self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+            self._write_meta()
+        except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
+            self._f.close()
+            self.path.unlink(missing_ok=True)
+            if isinstance(exc, DanFerError):
+                raise
+            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._interval = flush_interval
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._flush_loop, name="timeline-flush", daemon=True)
@@ -88,11 +99,20 @@ class TimelineWriter:
         return buf.getvalue()
 
     def _write_lines(self, lines: list[str]) -> None:
+        """One write(2) per flush (loops only on a short write); on failure the file is cut back to its last whole line."""
         data = "".join(lines).encode("utf-8")
         view = memoryview(data)
-        while view:
-            n = self._f.write(view)  # one write(2) per flush; loops only on a short write
-            view = view[n or 0:]
+        try:
+            while view:
+                n = self._f.write(view)
+                view = view[n or 0:]
+        except OSError:
+            try:
+                os.ftruncate(self._f.fileno(), self._size)  # no half line left behind (a full disk allows shrinking)
+            except OSError:
+                pass
+            raise
+        self._size += len(data)
 
     def _write_meta(self, **extra) -> None:
         self.meta.update(extra)
@@ -101,10 +121,19 @@ class TimelineWriter:
             tmp.write_text(json.dumps(self.meta, indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, self.meta_path)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)
             raise DanFerError(f"cannot write {self.meta_path}: {exc.strerror or exc}") from exc
 
+    def _report(self) -> DanFerError:
+        assert self.error is not None
+        self._reported = True
+        return self.error
+
     def write(self, result) -> None:
-        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later)."""
+        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later).
+
+        Raises the flush's DanFerError once a write to the file has failed (the disk is full ...).
+        """
         lines = []
         for f in result.faces:
             x, y, w, h = f.box
@@ -112,40 +141,69 @@ class TimelineWriter:
             lines.append(self._line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
                                      f"{f.confidence:.4f}"]))
         with self._lock:
+            if self.error is not None:
+                raise self._report()
             if self._closed:
                 raise DanFerError(f"{self.path} is closed")
             self._pending.extend(lines)
             self.rows += len(lines)
             self.frames += 1
 
+    def _flush_locked(self) -> None:
+        if self.error is not None or not self._pending:
+            return
+        lines, self._pending = self._pending, []
+        try:
+            self._write_lines(lines)
+        except OSError as exc:  # disk full, removed drive: the writer stops; the rows already on disk are whole
+            self.error = DanFerError(f"cannot write {self.path}: {exc.strerror or exc} "
+                                     f"(the {self.rows_written} rows written before are kept)")
+            return
+        self.rows_written += len(lines)
+
     def flush(self) -> None:
+        """Write the queued rows now; DanFerError when the file cannot take them."""
         with self._lock:
-            if self._pending and not self._closed:
-                lines, self._pending = self._pending, []
-                try:
-                    self._write_lines(lines)
-                except OSError as exc:  # disk full, removed drive: say so once, in the caller's thread
-                    raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            if not self._closed:
+                self._flush_locked()
+            if self.error is not None:
+                raise self._report()
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._interval / 2):
-            try:
-                self.flush()
-            except DanFerError:
-                return
+            with self._lock:  # an error is kept for the next write() or close(), in the caller's thread
+                if self._closed or self.error is not None:
+                    return
+                self._flush_locked()
 
     def close(self, **summary) -> None:
-        """Flush, close, and store the totals (plus any ``summary`` keys) in the sidecar."""
-        if self._closed:
-            return
-        self._stop.set()
-        self._timer.join(timeout=2)
-        self.flush()
+        """Flush, close, and store the totals (plus any ``summary`` keys) in the sidecar.
+
+        A second call does nothing. A write error is raised here only if no write() or flush() raised it already.
+        """
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._f.close()
-        self._write_meta(rows=self.rows, frames_written=self.frames,
-                         finished=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"), **summary)
+        self._stop.set()
+        if self._timer is not threading.current_thread():
+            self._timer.join(timeout=2)
+        with self._lock:
+            self._flush_locked()
+            try:
+                self._f.close()
+            except OSError as exc:
+                self.error = self.error or DanFerError(f"cannot write {self.path}: {exc.strerror or exc}")
+        finished = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        if self.error is None:
+            self._write_meta(rows=self.rows_written, frames_written=self.frames, finished=finished, **summary)
+            return
+        try:  # best effort: the disk may take the sidecar now that the torn line is gone
+            self._write_meta(rows=self.rows_written, finished=finished, error=str(self.error))
+        except DanFerError:
+            pass
+        if not self._reported:
+            raise self._report()
 
     def __enter__(self) -> TimelineWriter:
         return self
