@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
                         bar.set_postfix(faces=len(result.faces), refresh=False)
             except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (dan_core.signals)
                 interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
+            except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
+                recorder.close(summary={"frames": frames, "error": str(exc)})
+                raise
             finally:
                 bar.close()
             wall = time.perf_counter() - t0
