@@ -38,3 +38,36 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class Stop:
+    """Set by ``interrupts_between_frames``: the signal that asked the loop to stop (0: none)."""
+
+    signum: int = 0
+
+    @property
+    def status(self) -> int:
+        """The exit status for it (0 when no signal came)."""
+        return 128 + self.signum if self.signum else 0
+
+
+@contextmanager
+def interrupts_between_frames() -> Iterator[Stop]:
+    """Within the block, the first Ctrl+C or SIGTERM only sets ``Stop.signum``: the loop checks it after
+    each frame, so the CSV and the video end on the same frame. A second one interrupts at once."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.signum:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        stop.signum = signum
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from dan_core.errors import DanFerError
-from dan_core.signals import exit_status
+from dan_core.signals import exit_status, interrupts_between_frames
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,22 +86,27 @@ def run(args: argparse.Namespace) -> int:
                        disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
             try:
                 frames_in = every_nth(source, args.every)
-                for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap, independent=single is False and
-                                                     isinstance(source, ImageSource)):
-                    recorder.write(result)
-                    frames += 1
-                    frames_with_faces += bool(result.faces)
-                    for f in result.faces:
-                        stats["dominant"][f.face_id][f.dominant] += 1
-                        stats["first"].setdefault(f.face_id, result.time_s)
-                        stats["last"][f.face_id] = result.time_s
-                    if ann_path is not None:
-                        recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
-                                                     opacity=args.opacity, landmarks=args.landmarks))
-                    bar.update(1)
-                    if frames % 10 == 0:
-                        bar.set_postfix(faces=len(result.faces), refresh=False)
-            except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (dan_core.signals)
+                # Ctrl+C / SIGTERM stop the loop after the current frame: the CSV and the video end on the same one
+                with interrupts_between_frames() as stop:
+                    for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap,
+                                                         independent=single is False and isinstance(source, ImageSource)):
+                        recorder.write(result)
+                        if ann_path is not None:
+                            recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
+                                                              opacity=args.opacity, landmarks=args.landmarks))
+                        frames += 1
+                        frames_with_faces += bool(result.faces)
+                        for f in result.faces:
+                            stats["dominant"][f.face_id][f.dominant] += 1
+                            stats["first"].setdefault(f.face_id, result.time_s)
+                            stats["last"][f.face_id] = result.time_s
+                        bar.update(1)
+                        if frames % 10 == 0:
+                            bar.set_postfix(faces=len(result.faces), refresh=False)
+                        if stop.signum:
+                            break
+                interrupted = stop.status
+            except KeyboardInterrupt as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame
                 interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
             except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
                 recorder.close(summary={"frames": frames, "error": str(exc)})
