@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace as NS
 
@@ -117,31 +118,40 @@ def _row(i: int) -> NS:
     return NS(index=i, time_s=i / 30, faces=[face])
 
 
-def test_timeline_on_a_full_disk_stops_within_a_second_and_keeps_whole_rows(tmp_path):
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    if not _mount_tmpfs(folder, "20k"):
-        pytest.skip("mounting a tmpfs is not permitted here (the CLI tests cover the rlimit variant)")
+@contextmanager
+def _file_size_limit(limit: int | None):
+    """This process's files may not grow beyond ``limit`` bytes (EFBIG instead of SIGXFSZ) within the block."""
+    if limit is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
     try:
-        path = folder / "t.csv"
-        w = TimelineWriter(path, NAMES)
-        queued_at = []
-        with pytest.raises(DanFerError) as info:
-            for i in range(100_000):  # 30 rows a second, like a camera
-                w.write(_row(i))
-                queued_at.append(time.monotonic())
-                time.sleep(1 / 30)
-        raised_at = time.monotonic()
-        text = str(info.value)
-        assert str(path) in text and "No space left on device" in text and f"the {w.rows_written} rows" in text
-        first_lost = queued_at[w.rows_written]  # the first row that never reached the disk
-        assert raised_at - first_lost < 1.6  # flushed within a second, failure seen at the next write
-        w.close()  # the caller has the error: close neither repeats it nor hides it behind a sidecar error
-        w.close()
-        assert _whole_rows(path) == w.rows_written > 100
-        assert sorted(p.name for p in folder.iterdir()) == ["t.csv", "t.csv.json"]  # no .tmp left
+        yield
     finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+
+
+def test_timeline_on_a_full_disk_stops_within_a_second_and_keeps_whole_rows(small_disk):
+    path = small_disk.folder / "t.csv"
+    w = TimelineWriter(path, NAMES)
+    queued_at = []
+    with _file_size_limit(small_disk.limit), pytest.raises(DanFerError) as info:
+        for i in range(100_000):  # 30 rows a second, like a camera
+            w.write(_row(i))
+            queued_at.append(time.monotonic())
+            time.sleep(1 / 30)
+    raised_at = time.monotonic()
+    text = str(info.value)
+    assert str(path) in text and any(c in text for c in FULL) and f"the {w.rows_written} rows" in text
+    first_lost = queued_at[w.rows_written]  # the first row that never reached the disk
+    assert raised_at - first_lost < 1.6  # flushed within a second, the failure seen at the next write
+    w.close()  # the caller has the error: close neither repeats it nor hides it behind a sidecar error
+    w.close()
+    assert _whole_rows(path) == w.rows_written > 100
+    assert not [p.name for p in small_disk.folder.iterdir() if p.name.endswith(".tmp")]
 
 
 # ----------------------------------------------------------------------------- dan-fer analyze (bugs 3 and 4)
