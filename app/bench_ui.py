@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--heatmap", default="fused")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    parser.add_argument("--lsl", action="store_true", help="with the LSL outlets and marker listener on, recording the timeline")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     window.engine.failed.connect(lambda e: state["errors"].append(f"{e.kind}: {e.message}"))
     QTimer.singleShot(120_000, qapp.quit)  # never hang
     window.start(args.video)
+    if args.lsl:
+        window.engine.enable_study(lsl=True, lsl_markers=True)
+        window.start_recording(Path(tmp.name) / "bench.csv")
     qapp.exec()
     measured = time.monotonic() - state.get("start", time.monotonic())
     beat.stop()

@@ -49,6 +49,7 @@ class Engine(QObject):
     pipeline_ready = Signal(object)  # PipelineInfo
     recording_changed = Signal(object)  # RecordingInfo
     snapshot_saved = Signal(object)  # Path
+    marker_added = Signal(object)  # dan_core.pipeline.events.Event, written to <csv>.events.csv
     stopped = Signal()
 
     def __init__(
@@ -116,6 +117,14 @@ class Engine(QObject):
 
     def snapshot(self, path: Path) -> None:
         self._request(self._do_snapshot, Path(path))
+
+    def add_marker(self, label: str, time_s: float, frame: int | None) -> None:
+        """A marker at the shown frame (keys 1-9, M), written to the recording's events file at once."""
+        self._request(self._do_add_marker, str(label), float(time_s), frame)
+
+    def enable_study(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
+        """--lsl: LSL outlets for faces and markers; --lsl-markers: record every LSL Markers stream's markers."""
+        self._request(self._do_enable_study, lsl, lsl_markers)
 
     def stop(self) -> None:
         """Cooperative stop: the loop finishes its current frame, closes the recording and returns."""
@@ -201,6 +210,7 @@ class Engine(QObject):
             self.failed.emit(AppError("model", f"could not load the model: {type(exc).__name__}: {exc}"))
             return
         self._live.set_pipeline(pipeline)
+        self._live.study.set_classes(pipeline.class_names, self._source_info.fps if self._source_info else 0.0)
         if self._capture is not None:
             self._live.analyse_last_again()  # a still (or paused) frame is analysed with the new model
         p = pipeline
@@ -256,6 +266,30 @@ class Engine(QObject):
         self._recording.start(csv_path, video_path, force=force, class_names=tuple(p.class_names) if p else None, meta=meta,
                               fps=info.fps if info else 25.0)
 
+    def _do_add_marker(self, label: str, time_s: float, frame: int | None) -> None:
+        try:
+            self._live.study.key_marker(label, time_s, frame)
+        except DanFerError as exc:
+            self.info.emit(f"Marker {label!r} not written: {exc}")
+        self._tell_markers()
+
+    def _tell_markers(self) -> None:
+        for event in self._live.study.new_events():
+            self.marker_added.emit(event)
+
+    def _do_enable_study(self, lsl: bool, lsl_markers: bool) -> None:
+        from dan_core.pipeline.study import StudyLinks
+
+        old = self._live.study
+        study = StudyLinks(lsl=lsl, lsl_markers=lsl_markers)
+        study.markers = old.markers  # a recording already running keeps its events file
+        self._live.study = study
+        old.markers = None
+        old.close()
+        p = self._live.pipeline
+        if p is not None:
+            study.set_classes(p.class_names, self._source_info.fps if self._source_info else 0.0)
+
     def _do_snapshot(self, path: Path) -> None:
         if self._live.renderer.last_image is None:
             self.info.emit("Nothing to snapshot yet")
@@ -288,6 +322,7 @@ class Engine(QObject):
             self._recording.video_failed(shown.video_error)
         self._rerender.clear()
         self._publish(shown)
+        self._tell_markers()  # LSL markers placed on the frames recorded
 
     def _publish(self, shown: Shown) -> None:
         captured, view = shown.captured, shown.view
@@ -305,6 +340,7 @@ class Engine(QObject):
             self._recording.stop("")
         except Exception:
             log.exception("closing the recording failed")
+        self._live.study.close()
         self._do_close_source()
         pipeline = self._live.set_pipeline(None)
         if pipeline is not None:

@@ -36,6 +36,9 @@ class Options:
     landmarks: bool | None = None
     size: tuple[int, int] | None = None
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
+    lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
+    lsl_markers: bool = False  # record the markers of every LSL Markers stream
+    review: str | None = None  # a recorded timeline CSV to review instead of the live view
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
+    parser.add_argument("--review", metavar="OUT.csv", help="review a recording: its video, the whole timeline with markers, "
+                        "seeking, snapshots and clips")
+    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities (type FacialExpression) and our "
+                        "markers (type Markers) over Lab Streaming Layer")
+    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
+                        "into the recording's <csv>.events.csv")
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
@@ -69,6 +78,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, record=args.record,
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
+        lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
+        review=getattr(args, "review", None),
     )
 
 
@@ -103,6 +114,10 @@ def run(options: Options) -> int:
     check_display()
     check_xcb_libraries()  # before the QApplication: Qt aborts when its X11 plugin cannot load
     prepare_qt_environment()
+    if options.review:
+        from app.areas.review import run_review
+
+        return run_review(options.review, screenshot=options.screenshot, exit_after=options.exit_after, size=options.size)
     from PySide6.QtWidgets import QApplication
 
     from app.signal_stop import SignalStop
@@ -131,6 +146,8 @@ def run(options: Options) -> int:
         settings.landmarks = True
 
     window = MainWindow(store=store, settings=settings)
+    if options.lsl or options.lsl_markers:
+        window.engine.enable_study(lsl=options.lsl, lsl_markers=options.lsl_markers)
     if options.size:
         window.resize(*options.size)
     auto = Automation(window, options) if (options.exit_after is not None or options.record or options.screenshot) else None

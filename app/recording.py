@@ -51,6 +51,12 @@ class Recording:
         except DanFerError as exc:
             self._refuse(str(exc))
             return
+        try:
+            self._live.study.start_recording(recorder.path, force=force)  # <csv>.events.csv, created at the first marker
+        except DanFerError as exc:
+            recorder.close()
+            self._refuse(str(exc))
+            return
         self._live.recorder = recorder
         self._changed(RecordingInfo(True, Path(recorder.path), video_path, 0))
 
@@ -82,7 +88,12 @@ class Recording:
         path = Path(recorder.path)
         video_path = recorder.video_path
         try:
-            recorder.close()
+            events = self._live.study.stop_recording()
+        except DanFerError as exc:  # the markers placed so far stay on disk
+            events = None
+            self._failed(AppError("record", f"the markers could not be finished: {exc}"))
+        try:
+            recorder.close(**({"events": events} if events else {}))
         except DanFerError as exc:  # e.g. the disk filled up at the very end: say so, and still leave the recording state
             failed = True
             self._failed(AppError("record", f"the recording could not be finished: {exc}"))

@@ -45,6 +45,7 @@ class AppSettings:
     landmarks: bool = False
     face_bars: bool = False  # probability bars beside each face in the picture, too
     timeline_seconds: int = 20
+    marker_labels: str = ""  # keys 1-9 while recording: "1=stimulus on; 2=stimulus off" (a digit without a label is itself)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Callable[[str], Any]) -> AppSettings:
@@ -90,6 +91,23 @@ def _coerce(raw: Any, kind: type) -> Any:
             raise ValueError(raw)
         return bool(raw)
     return kind(raw)
+
+
+def parse_marker_labels(text: str) -> dict[int, str]:
+    """``"1=stimulus on; 2 = rest"`` -> {1: "stimulus on", 2: "rest"}; entries that are not ``digit=label`` are ignored."""
+    labels = {}
+    for part in str(text or "").split(";"):
+        key, sep, label = part.partition("=")
+        key, label = key.strip(), " ".join(label.split())
+        if sep and len(key) == 1 and key in "123456789" and label:
+            labels[int(key)] = label
+    return labels
+
+
+def marker_label(text: str, digit: int) -> str:
+    """What key ``digit`` writes: ``"1 = stimulus on"`` with a label set in Settings, else the digit itself."""
+    label = parse_marker_labels(text).get(digit)
+    return f"{digit} = {label}" if label else str(digit)
 
 
 def recording_paths(folder: str | Path, now: datetime | None = None) -> tuple[Path, Path]:

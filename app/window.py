@@ -16,9 +16,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
+from app.areas.markers import MarkersArea
 from app.areas.overlays import OverlaysArea
 from app.areas.problems import ProblemsArea
 from app.areas.recording import RecordingArea
+from app.areas.review import ReviewArea
 from app.areas.settings import SettingsArea, load_settings, pipeline_config, save_settings
 from app.areas.sources import SourcesArea
 from app.engine import Engine
@@ -46,7 +48,7 @@ class EngineThread(QThread):
         self.engine.run()
 
 
-class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, ProblemsArea, QMainWindow):
+class MainWindow(SourcesArea, OverlaysArea, RecordingArea, MarkersArea, ReviewArea, SettingsArea, ProblemsArea, QMainWindow):
     """``dan-fer app``. Dependencies are keyword-only so tests can hand in their own."""
 
     displayed = Signal(object)  # Packet, after it was painted (tests and the benchmark listen)
@@ -186,6 +188,8 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, Problem
         self.snapshot_action = self._action("&Snapshot (PNG)", "S", self._on_snapshot_action_triggered)
         self.open_folder_action = self._action("Open record &folder", None, self._on_open_folder_action_triggered)
         file_menu.addActions([self.record_action, self.snapshot_action, self.open_folder_action])
+        self.review_action = self._action("Open r&ecording…", None, self._on_review_action_triggered)
+        file_menu.addAction(self.review_action)
         file_menu.addSeparator()
         self.settings_action = self._action("Se&ttings…", QKeySequence.StandardKey.Preferences, self._on_settings_action_triggered)
         file_menu.addAction(self.settings_action)
@@ -208,6 +212,7 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, Problem
         for a in (self.pause_action, self.heatmap_action, self.landmarks_action, self.face_bars_action, self.fullscreen_action,
                   self.record_action, self.snapshot_action):
             self.addAction(a)  # shortcuts work with the menu bar hidden (full screen)
+        self._build_marker_actions()
 
         self._refresh_sources()
 
@@ -235,7 +240,7 @@ class MainWindow(SourcesArea, OverlaysArea, RecordingArea, SettingsArea, Problem
             (e.frame_ready, self._on_engine_frame_ready), (e.failed, self._on_engine_failed), (e.info, self._on_engine_info),
             (e.source_opened, self._on_engine_source_opened), (e.source_ended, self._on_engine_source_ended),
             (e.pipeline_ready, self._on_engine_pipeline_ready), (e.recording_changed, self._on_engine_recording_changed),
-            (e.snapshot_saved, self._on_engine_snapshot_saved),
+            (e.snapshot_saved, self._on_engine_snapshot_saved), (e.marker_added, self._on_engine_marker_added),
         ):
             try:
                 sig.disconnect(slot)

@@ -9,6 +9,8 @@ import pytest
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)  # cv2 points this at its Qt 5 plugins
+# liblsl (pylsl) reads this before its first use: announce and look for streams on this machine only
+os.environ["LSLAPICFG"] = str(Path(__file__).resolve().parent / "lsl_api.cfg")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -81,6 +81,7 @@ class OverlaysArea:
             t, p = self._timeline.series(now)
             still = self._source is not None and self._source.is_still
             self.timeline.set_series(t, p, self._timeline.face_id, note="(a still image has no timeline)" if still else "")
+            self._draw_markers()
 
     @Slot(int)
     def _on_heatmap_combo_activated(self, index: int) -> None:

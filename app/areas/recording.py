@@ -55,6 +55,7 @@ class RecordingArea:
         self._recording = info
         if info.active:
             self._record_started = time.monotonic()
+            self._clear_markers()  # the timeline shows this recording's markers
             self.record_button.setText("■ Stop")
             self.record_action.setText("Stop &recording")
             self._update_record_label(0)

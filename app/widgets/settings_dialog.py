@@ -93,6 +93,9 @@ class SettingsDialog(QDialog):
         form.addRow("Timeline length", self.timeline)
         form.addRow("Record folder", self.record_dir)
         form.addRow("", self.record_video)
+        self.marker_labels = QLineEdit(settings.marker_labels)
+        self.marker_labels.setPlaceholderText("1=stimulus on; 2=stimulus off  (keys 1-9 while recording; M asks)")
+        form.addRow("Marker labels", self.marker_labels)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -109,4 +112,5 @@ class SettingsDialog(QDialog):
         s.timeline_seconds = int(self.timeline.value())
         s.record_dir = self.record_dir.value() or self._base.record_dir
         s.record_video = self.record_video.isChecked()
+        s.marker_labels = self.marker_labels.text().strip()
         return s.validated()

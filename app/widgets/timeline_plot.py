@@ -77,5 +77,25 @@ class TimelinePlot(QWidget):
             else:
                 curve.setData(np.zeros(0), np.zeros(0))
 
+    def set_markers(self, markers: Sequence[tuple[float, str]]) -> None:
+        """Event markers as labelled vertical lines at x (seconds relative to now, like the curves); outside the view: hidden."""
+        pg = self._pg
+        lines = getattr(self, "_markers", [])
+        while len(lines) < len(markers):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#f0f0f0", width=1, style=Qt.PenStyle.DashLine),
+                                   label="", labelOpts={"position": 0.92, "color": "#f0f0f0", "anchors": [(0, 0), (0, 0)]})
+            self.plot.addItem(line)
+            lines.append(line)
+        for line, (x, label) in zip(lines, markers):
+            line.setPos(x)
+            line.label.setFormat(label)
+            line.setVisible(-self.seconds <= x <= 0.5)
+        for line in lines[len(markers):]:
+            line.setVisible(False)
+        self._markers = lines
+
+    def marker_labels(self) -> list[str]:
+        return [line.label.format for line in getattr(self, "_markers", []) if line.isVisible()]  # (tests)
+
     def curve_lengths(self) -> list[int]:
         return [0 if c.xData is None else len(c.xData) for c in self._curves]  # (tests)

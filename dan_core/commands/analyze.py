@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
+                        "(type FacialExpression) and our markers (type Markers)")
+    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
+                        "into <csv>.events.csv (source=lsl)")
     add_pipeline_arguments(parser)
 
 
@@ -53,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline.options import config_from_args, every_nth
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
+    from dan_core.pipeline.study import StudyLinks, stamped
     from dan_core.pipeline.timeline import check_writable
 
     if args.every < 1:
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise DanFerError("--annotated and --csv name the same file")
 
     source = open_source(args.input)
-    recorder = None
+    recorder = study = None
     interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
     stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
     frames = frames_with_faces = 0
@@ -80,17 +85,25 @@ def run(args: argparse.Namespace) -> int:
             }
             recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=args.force, video_path=ann_path, fps=out_fps,
                                 single_image=single)
+            study = StudyLinks(lsl=args.lsl, lsl_markers=args.lsl_markers)
+            study.set_classes(pipeline.class_names, out_fps)
+            if args.lsl_markers:
+                study.start_recording(csv_path, force=args.force)
             total = -(-source.frame_count // args.every) if source.frame_count else None
             t0 = time.perf_counter()
             bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
                        disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
             try:
                 frames_in = every_nth(source, args.every)
+                if study.active:
+                    frames_in, seen_at = stamped(frames_in)
                 # Ctrl+C / SIGTERM stop the loop after the current frame: the CSV and the video end on the same one
                 with interrupts_between_frames() as stop:
                     for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap,
                                                          independent=single is False and isinstance(source, ImageSource)):
                         recorder.write(result)
+                        if study.active:
+                            study.frame(result, seen_at.pop(result.index, time.monotonic()))
                         if ann_path is not None:
                             recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
                                                               opacity=args.opacity, landmarks=args.landmarks))
@@ -124,8 +137,13 @@ def run(args: argparse.Namespace) -> int:
                 "signal": signal.Signals(interrupted - 128).name if interrupted else None,
                 "skipped_images": getattr(source, "skipped", []),
             }
-            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal")})
+            events = study.stop_recording()
+            summary["events"] = events
+            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal",
+                                                            "events")})
     finally:
+        if study is not None:
+            study.close()
         if recorder is not None:
             recorder.close()
         source.close()

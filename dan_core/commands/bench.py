@@ -16,12 +16,13 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 from dan_core.errors import DanFerError
 
-STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "latency", "interval")
+STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "lsl", "latency", "interval")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tile N x N copies of each frame into one frame of the same size (2: four faces)")
     parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
+    parser.add_argument("--lsl", action="store_true", help="also time the LSL outlets (one sample per face per frame)")
+    parser.add_argument("--lsl-markers", action="store_true", help="also listen for LSL markers and place them on frames")
     add_pipeline_arguments(parser)
 
 
@@ -91,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise DanFerError("--frames must be at least 1")
     source = open_source(args.input)
+    study = None
     try:
         config = config_from_args(args, source)
         config.mode = "video"  # an image is benchmarked as a video of itself
         with Pipeline(config) as pipeline:
             heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
+            study = bench_study(args, pipeline.class_names, source.fps)
             samples: dict[str, list[float]] = {k: [] for k in STAGES}
             faces: list[int] = []
             keep: list = []
@@ -110,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
                     samples[k].append(result.timings.get(k, 0.0))
                 if frame.index > args.warmup:
                     samples["interval"].append(result.timings["total"])
+                if study is not None:
+                    t0 = time.perf_counter()
+                    study.frame(result, time.monotonic())
+                    samples["lsl"].append((time.perf_counter() - t0) * 1000.0)
                 faces.append(len(result.faces))
                 keep.append((frame.image_bgr, result))
                 if len(keep) > 60:
@@ -123,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
             frame_size = keep[-1][1].frame_size if keep else (0, 0)
             backend = pipeline.backend
     finally:
+        if study is not None:
+            study.close()
         source.close()
 
     measured = len(faces)
@@ -143,9 +154,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report['input']}: {measured} frames {frame_size[0]}x{frame_size[1]}, {report['faces_per_frame']} faces/frame, "
           f"{backend}, overlap {'on' if report['overlap'] else 'off'}, load average {report['load_avg']}")
     print(f"{'stage':<10} {'median ms':>10} {'p95 ms':>10}")
-    notes = {"latency": "  (frame read -> result)", "interval": "  (between results = 1/fps)", "draw": "  (not in fps)"}
+    notes = {"lsl": "  (LSL outlets and marker placing)",
+             "latency": "  (frame read -> result)", "interval": "  (between results = 1/fps)", "draw": "  (not in fps)"}
     for k, v in report["stages_ms"].items():
         print(f"{k:<10} {v['median']:>10.2f} {v['p95']:>10.2f}{notes.get(k, '')}")
     print(f"end to end: {report['fps']:.1f} frames/s without drawing; CPU time {report['cpu_ms_per_frame']:.1f} ms per frame "
           f"(all threads, {report['cpu_count']} cores)")
     return 0
+
+
+def bench_study(args: argparse.Namespace, class_names, fps: float):
+    """--lsl / --lsl-markers: the StudyLinks a recording with them runs (markers go to a temporary events file)."""
+    if not (args.lsl or args.lsl_markers):
+        return None
+    import tempfile
+
+    from dan_core.pipeline.study import StudyLinks
+
+    study = StudyLinks(lsl=args.lsl, lsl_markers=args.lsl_markers)
+    study.set_classes(class_names, fps)
+    if args.lsl_markers:
+        study.start_recording(Path(tempfile.mkdtemp(prefix="dan-fer-bench-")) / "bench.csv")
+    return study

@@ -13,10 +13,15 @@ from dan_core.errors import DanFerError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("timeline", help="timeline CSV written by `dan-fer analyze` (or the app)")
-    parser.add_argument("--out", required=True, help="picture to write (.png, .pdf, .svg)")
+    parser.add_argument("--out", default=None, help="picture to write (.png, .pdf, .svg); needed unless --segments")
     parser.add_argument("--max-faces", type=int, default=6, help="most faces to draw, longest tracks first (default: 6)")
     parser.add_argument("--min-frames", type=int, default=3, help="leave out faces seen in fewer frames (default: 3)")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
+    parser.add_argument("--events", default=None, help="markers CSV (time_s, frame, label, source; default: <timeline>.events.csv "
+                        "when it exists); another program's file with the same columns works too")
+    parser.add_argument("--segments", action="store_true", help="print per-face mean probabilities and dominant-class shares "
+                        "for each interval between consecutive markers")
+    parser.add_argument("--json", action="store_true", help="print the result (and --segments' table) as one JSON object")
 
 
 def _segments(t: np.ndarray, gap: float) -> list[slice]:
@@ -29,7 +34,7 @@ def _segments(t: np.ndarray, gap: float) -> list[slice]:
 
 
 def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Path, *, max_faces: int = 6,
-           min_frames: int = 3) -> list[int]:
+           min_frames: int = 3, events: list | None = None) -> list[int]:
     """Draw the report; returns the face IDs drawn."""
     import matplotlib
 
@@ -65,6 +70,10 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
         ax.set_yticks([0, 0.5, 1])
         ax.set_ylabel(f"face #{fid}\nprobability")
         ax.grid(axis="x", alpha=0.3)
+        if events:
+            from dan_core.commands.report_events import draw_markers
+
+            draw_markers(ax, events, labels=row == 0)
         if row < len(order) - 1:
             ax.tick_params(labelbottom=False)
         # share of frames where each class was the dominant one
@@ -133,15 +142,16 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
 
 
 def run(args: argparse.Namespace) -> int:
+    from dan_core.commands.report_events import run_with_events
     from dan_core.pipeline.timeline import check_writable, load_timeline
 
-    out = check_writable(args.out, force=args.force, what="report")
+    if args.out is None and not args.segments:
+        raise DanFerError("give --out PICTURE, --segments, or both")
+    out = check_writable(args.out, force=args.force, what="report") if args.out else None
     timeline = load_timeline(args.timeline)
     classes, cols, meta = timeline.classes, timeline.cols, timeline.meta
     if note := timeline.warning():
         print(f"dan-fer report: warning: {args.timeline}: {note}", file=sys.stderr)
     if len(cols["time_s"]) == 0:
         raise DanFerError(f"{args.timeline} has no rows (no face was found)")
-    drawn = render(classes, cols, meta, out, max_faces=args.max_faces, min_frames=args.min_frames)
-    print(f"wrote {out} ({len(drawn)} face{'s' if len(drawn) != 1 else ''}, {len(cols['time_s'])} rows)")
-    return 0
+    return run_with_events(args, classes, cols, meta, out, render)

@@ -26,6 +26,7 @@ from dan_core.pipeline.handoff import LatestSlot, RateMeter
 from dan_core.pipeline.playback import Captured
 from dan_core.pipeline.recorder import Recorder
 from dan_core.pipeline.render import Rendered, Renderer, RenderOptions
+from dan_core.pipeline.study import StudyLinks
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class LiveAnalysis:
         self._thread = threading.Thread(target=self._detect_loop, name="dan-fer-detect", daemon=True)
         self.renderer = Renderer()
         self.recorder: Recorder | None = None
+        self.study = StudyLinks()  # markers of the recording; LSL outlets and marker listener when asked for
         self.processed = RateMeter()
         self._last: tuple[Captured, FrameResult | None] | None = None  # the frame redraw() draws again
         self._last_captured: Captured | None = None  # the newest frame seen, analysed again after a model change
@@ -176,6 +178,7 @@ class LiveAnalysis:
                     self.recorder.write(result)
                 except DanFerError as exc:
                     record_error = str(exc)
+            self.study.frame(result, captured.captured_at)
         self._last = (captured, result)
         shown = self._show(captured, result, options, fresh=True, record=record_error is None)
         shown.record_error = record_error

@@ -1,0 +1,335 @@
+"""dan-fer batch: many videos -> one timeline CSV (+ sidecar) each in --out-dir, and DIR/summary.csv.
+
+    dan-fer batch VIDEOS_OR_FOLDERS_OR_LIST.txt ... --out-dir DIR [--workers N]
+
+The per-video step is the plain function ``analyze_video(video, csv_path, options) -> dict``: a
+path in, a finished CSV out (its sidecar holds the totals and ``finished``). Workers are processes,
+each with its own landmarker and ONNX Runtime session; the cores are split between them
+(``threads = cores // workers``). A bad file is one ``error`` row in the summary and the others go
+on. A rerun skips videos whose CSV is complete (sidecar with ``finished``, not interrupted), so an
+interrupted batch resumes where it stopped. ``summary.csv`` is rebuilt from all the CSVs at the end:
+one row per video and face (duration, frames with a face, dominant-class shares, mean probabilities).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from dan_core.errors import DanFerError
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or text files listing one path a line")
+    parser.add_argument("--out-dir", required=True, help="folder for the CSVs (+ sidecars) and summary.csv")
+    parser.add_argument("--workers", type=int, default=0, help="processes (default: one per 2 cores, at least 1)")
+    parser.add_argument("--every", type=int, default=1, help="process every N-th frame (default: 1)")
+    parser.add_argument("--force", action="store_true", help="analyse again videos whose CSV is already complete")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--model", default=None, help="DAN model .onnx (default: the one in models/)")
+    parser.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task")
+    parser.add_argument("--backend", default="cpu", help="inference backend (default: cpu)")
+    parser.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+
+def collect_inputs(inputs: list[str]) -> list[Path]:
+    """Videos named by files, folders (their videos, sorted) and list files (one path a line, # comments), without repeats."""
+    found: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found += sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in VIDEO_SUFFIXES)
+        elif p.suffix.lower() in LIST_SUFFIXES and p.is_file():
+            for line in p.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    q = Path(line)
+                    found.append(q if q.is_absolute() else p.parent / q)
+        else:
+            found.append(p)  # a missing or unreadable file is reported in the summary, with the others done
+    seen, out = set(), []
+    for p in found:
+        key = str(p.resolve())
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def output_names(videos: list[Path], out_dir: Path) -> list[Path]:
+    """DIR/<stem>.csv; videos with the same name get -2, -3 ... in input order (the same on every rerun)."""
+    counts: Counter[str] = Counter()
+    names = []
+    for v in videos:
+        counts[v.stem] += 1
+        n = counts[v.stem]
+        names.append(out_dir / (f"{v.stem}.csv" if n == 1 else f"{v.stem}-{n}.csv"))
+    return names
+
+
+def is_complete(csv_path: Path) -> bool:
+    """A finished CSV: its sidecar says ``finished`` and the run was not interrupted."""
+    side = csv_path.with_name(csv_path.name + ".json")
+    if not csv_path.is_file() or not side.is_file():
+        return False
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(meta.get("finished")) and not meta.get("summary", {}).get("interrupted") and "error" not in meta
+
+
+# --------------------------------------------------------------------------------- one video
+
+
+_PIPELINES: dict = {}  # per worker process: one landmarker and ONNX session for all its videos
+
+
+def _pipeline_for(config):
+    """This process' pipeline for ``config`` (built once), with fresh tracks so face IDs start at 1 for each video."""
+    from dan_core.pipeline import Pipeline
+    from dan_core.pipeline.tracking import Tracker
+
+    key = repr(config)
+    if key not in _PIPELINES:
+        for old in _PIPELINES.values():
+            old.close()
+        _PIPELINES.clear()
+        _PIPELINES[key] = Pipeline(config)
+    pipeline = _PIPELINES[key]
+    pipeline.tracker = Tracker(max_missed=config.max_missed)
+    return pipeline
+
+
+def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options: dict | None = None, progress=None) -> dict:
+    """Analyse one video into a finished timeline CSV (+ sidecar): the per-video step of a batch.
+
+    ``options``: model, landmarker, backend, max_faces, threads, every, overlap (landmarks of the
+    next frame beside DAN on this one: on for one worker, off when workers share the cores).
+    ``progress(n)`` is called with frames done. Returns {"video", "csv", "status": "ok", "frames",
+    ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
+    """
+    from dan_core.pipeline import PipelineConfig
+    from dan_core.pipeline.options import every_nth
+    from dan_core.pipeline.recorder import Recorder
+    from dan_core.pipeline.sources import open_source, source_mode
+
+    o = dict(options or {})
+    every = int(o.get("every", 1))
+    source = open_source(str(video))
+    recorder = None
+    try:
+        config = PipelineConfig(model=o.get("model"), landmarker=o.get("landmarker"), backend=o.get("backend", "cpu"),
+                                max_faces=int(o.get("max_faces", 4)), threads=int(o.get("threads", 0)), mode=source_mode(source))
+        frames = with_face = 0
+        t0 = time.perf_counter()
+        pipeline = _pipeline_for(config)
+        out_fps = source.fps / every
+        meta = {"source": str(video), "source_fps": source.fps, "fps": out_fps, "every": every,
+                "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
+        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
+        last_t = 0.0
+        for _frame, result in pipeline.stream(every_nth(source, every), overlap=bool(o.get("overlap", True))):
+            recorder.write(result)
+            frames += 1
+            with_face += bool(result.faces)
+            last_t = result.time_s
+            if progress is not None and frames % 10 == 0:
+                progress(10)
+        if progress is not None:
+            progress(frames % 10)
+        if frames == 0:
+            raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
+        wall = time.perf_counter() - t0
+        summary = {"frames": frames, "frames_with_faces": with_face, "duration_s": round(last_t + 1.0 / max(out_fps, 1e-6), 3),
+                   "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
+                   "stopped_early": source.error, "interrupted": False}
+        recorder.close(summary=summary)
+        recorder = None
+        return {"video": str(video), "csv": str(csv_path), "status": "ok", **summary}
+    finally:
+        if recorder is not None:
+            recorder.close(error="stopped before the end")  # what was written stays; the rerun does it again
+        source.close()
+
+
+def _worker_init(threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+def _run_one(video: str, csv_path: str, options: dict, queue) -> dict:
+    """In a worker process: analyse one video; any failure is a result, never an exception."""
+    def progress(n: int) -> None:
+        if queue is not None:
+            queue.put(n)
+
+    try:
+        return analyze_video(video, csv_path, options, progress)
+    except DanFerError as exc:
+        return {"video": video, "csv": csv_path, "status": "error", "error": str(exc)}
+    except Exception as exc:  # a file that breaks a decoder or the landmarker: reported, the batch goes on
+        return {"video": video, "csv": csv_path, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+
+
+# ------------------------------------------------------------------------------------- summary
+
+def summary_rows(videos: list[Path], csvs: list[Path], results: dict[str, dict]) -> tuple[list[str], list[dict]]:
+    """summary.csv's columns and rows: one per video and face; a failed video is one error row."""
+    from dan_core.pipeline.timeline import read_timeline
+
+    classes: list[str] = []
+    rows: list[dict] = []
+    for video, csv_path in zip(videos, csvs):
+        res = results.get(str(video), {})
+        base = {"video": str(video), "csv": csv_path.name}
+        if res.get("status") == "error" or not is_complete(csv_path):
+            rows.append({**base, "status": "error", "error": res.get("error", "not analysed")})
+            continue
+        try:
+            names, cols, meta = read_timeline(csv_path)
+        except DanFerError as exc:
+            rows.append({**base, "status": "error", "error": str(exc)})
+            continue
+        classes = classes or names
+        s = meta.get("summary", {})
+        video_row = {**base, "status": "ok", "duration_s": s.get("duration_s"), "frames": s.get("frames"),
+                     "frames_with_face": s.get("frames_with_faces")}
+        ids = sorted(set(cols["face_id"].tolist()))
+        if not ids:
+            rows.append({**video_row, "face_id": ""})
+        for fid in ids:
+            m = cols["face_id"] == fid
+            dom = cols["dominant"][m]
+            row = {**video_row, "face_id": fid, "face_frames": int(m.sum())}
+            for c in names:
+                row[f"share_{c}"] = round(float((dom == c).mean()), 4)
+            for c in names:
+                row[f"mean_{c}"] = round(float(cols[c][m].mean()), 4)
+            rows.append(row)
+    columns = ["video", "status", "error", "csv", "duration_s", "frames", "frames_with_face", "face_id", "face_frames",
+               *(f"share_{c}" for c in classes), *(f"mean_{c}" for c in classes)]
+    return columns, rows
+
+
+def write_summary(path: Path, columns: list[str], rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        os.replace(tmp, path)  # whole or not at all
+    except OSError as exc:
+        raise DanFerError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+# ----------------------------------------------------------------------------------------- run
+
+
+def run(args: argparse.Namespace) -> int:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    out_dir = Path(args.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DanFerError(f"cannot create --out-dir {out_dir}: {exc.strerror or exc}") from exc
+    if args.every < 1:
+        raise DanFerError("--every must be at least 1")
+    videos = collect_inputs(args.inputs)
+    if not videos:
+        raise DanFerError("no videos found in the inputs")
+    csvs = output_names(videos, out_dir)
+    cores = os.cpu_count() or 1
+    workers = args.workers if args.workers > 0 else max(1, cores // 2)
+    workers = min(workers, len(videos))
+    options = {"model": args.model, "landmarker": args.landmarker, "backend": args.backend, "max_faces": args.max_faces,
+               "every": args.every, "threads": max(1, cores // workers), "overlap": workers == 1 or cores > 2 * workers}
+    todo = [(v, c) for v, c in zip(videos, csvs) if args.force or not is_complete(c)]
+    results: dict[str, dict] = {}
+    retries: dict[str, int] = {}
+    t0 = time.perf_counter()
+    bar_v = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", desc="videos", position=0,
+                 disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    bar_f = tqdm(unit="frame", desc="frames", position=1, disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    frames_done = 0
+    ctx = mp.get_context("spawn")  # no fork after threads: each worker builds its own landmarker and session
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        pending = list(todo)
+        while pending:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(options["threads"],)) as pool:
+                futures = {pool.submit(_run_one, str(v), str(c), options, queue): (v, c) for v, c in pending}
+                pending = []
+                try:
+                    waiting = set(futures)
+                    while waiting:
+                        done = [f for f in waiting if f.done()]
+                        while not queue.empty():
+                            n = queue.get()
+                            frames_done += n
+                            bar_f.update(n)
+                        for f in done:
+                            waiting.discard(f)
+                            v, c = futures[f]
+                            try:
+                                results[str(v)] = f.result()
+                            except BrokenProcessPool:  # a worker died (e.g. a decoder crashed): which video did it is unknown
+                                retries[str(v)] = retries.get(str(v), 0) + 1
+                                if retries[str(v)] == 1:
+                                    pending.append((v, c))  # once more, in a fresh pool
+                                    continue
+                                results[str(v)] = {"video": str(v), "status": "error", "error": "the worker process died"}
+                            bar_v.update(1)
+                        if waiting and not done:
+                            time.sleep(0.1)
+                except KeyboardInterrupt:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    bar_f.close()
+    bar_v.close()
+    wall = time.perf_counter() - t0
+    columns, rows = summary_rows(videos, csvs, results)
+    write_summary(out_dir / "summary.csv", columns, rows)
+    failed = sorted({r["video"] for r in rows if r["status"] == "error"})
+    analysed = [r for r in results.values() if r.get("status") == "ok"]
+    report = {"videos": len(videos), "analysed": len(analysed), "skipped_complete": len(videos) - len(todo),
+              "failed": len(failed), "errors": {r["video"]: r.get("error") for r in rows if r["status"] == "error"},
+              "frames": frames_done, "seconds": round(wall, 2), "fps": round(frames_done / wall, 2) if wall > 0 else 0.0,
+              "workers": workers, "threads_per_worker": options["threads"], "summary": str(out_dir / "summary.csv")}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{len(videos)} videos: {len(analysed)} analysed, {report['skipped_complete']} already complete, {len(failed)} failed; "
+              f"{frames_done} frames in {wall:.1f} s ({report['fps']:.1f} fps, {workers} workers x {options['threads']} threads)")
+        for video, err in report["errors"].items():
+            print(f"  failed: {video}: {err}")
+        print(f"summary: {out_dir / 'summary.csv'}")
+    return 1 if failed else 0

@@ -1,0 +1,241 @@
+"""Event markers of a recording: ``<csv>.events.csv`` beside the timeline.
+
+Columns: ``time_s, frame, label, source``. ``time_s`` is on the timeline's own clock (the
+``time_s`` of its rows), ``frame`` the timeline frame the marker belongs to (empty in files made
+by other software), ``source`` says where it came from: ``key`` (the app's keys 1-9 and M),
+``lsl`` (a stimulus program's LSL marker stream, ``dan_core.pipeline.lsl``) or ``file``.
+
+``EventWriter`` writes every marker at once, as one whole line in one unbuffered write, so a
+marker is on disk the moment it is made and a crash never leaves half a line. ``ClockMap``
+turns a moment on the monotonic clock (a key press, an LSL timestamp) into the recording's
+clock and frame, from the frames recorded around it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from dan_core.errors import DanFerError
+
+EVENT_COLUMNS = ("time_s", "frame", "label", "source")
+SOURCES = ("key", "lsl", "file")
+
+
+def events_path(csv_path: str | os.PathLike) -> Path:
+    """``<csv>.events.csv`` beside the timeline CSV."""
+    p = Path(csv_path)
+    return p.with_name(p.name + ".events.csv")
+
+
+@dataclass(frozen=True)
+class Event:
+    time_s: float
+    frame: int | None
+    label: str
+    source: str = "key"
+
+    def as_dict(self) -> dict:
+        return {"time_s": round(self.time_s, 3), "frame": self.frame, "label": self.label, "source": self.source}
+
+
+def _line(fields: list) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(fields)
+    return buf.getvalue().encode("utf-8")
+
+
+class EventWriter:
+    """Appends markers to an events CSV, each flushed as one whole line the moment it is added.
+
+    The file is created with its header on the first marker (a recording without markers leaves
+    no empty file), but whether it may be created is checked at once, so a clash fails at the start.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, force: bool = False) -> None:
+        self.path = Path(path)
+        self._force = force
+        if self.path.exists() and not force:
+            raise DanFerError(f"{self.path} exists; pass --force to overwrite it")
+        self._f = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.events: list[Event] = []
+
+    def _open(self) -> None:
+        try:
+            self._f = open(self.path, "wb" if self._force else "xb", buffering=0)
+        except FileExistsError as exc:
+            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
+        except OSError as exc:
+            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._write(_line(list(EVENT_COLUMNS)))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._f.write(view)  # one write(2); loops only on a short write
+                view = view[n or 0:]
+        except OSError as exc:
+            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def add(self, time_s: float, frame: int | None, label: str, source: str = "key") -> Event:
+        """Write one marker now; DanFerError when the disk refuses or the writer is closed."""
+        label = " ".join(str(label).split())  # one line, whatever was typed or sent
+        event = Event(float(time_s), None if frame is None else int(frame), label, source)
+        with self._lock:
+            if self._closed:
+                raise DanFerError(f"{self.path} is closed")
+            if self._f is None:
+                self._open()
+            self._write(_line([f"{event.time_s:.3f}", "" if event.frame is None else event.frame, event.label, event.source]))
+            self.events.append(event)
+        return event
+
+    def summary(self) -> dict:
+        """What the sidecar keeps about the markers."""
+        return events_summary(self.events, self.path if self.events else None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._f is not None:
+                self._f.close()
+
+
+def events_summary(events: list[Event], path: Path | None = None) -> dict:
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    return {"file": path.name if path is not None else None, "count": len(events), "labels": counts,
+            "markers": [e.as_dict() for e in events[:1000]]}
+
+
+def read_events(path: str | os.PathLike) -> list[Event]:
+    """Markers of an events CSV (ours or another program's: same columns, ``frame`` may be empty), sorted by time.
+
+    A bad file is one DanFerError line naming the file and row; an incomplete last line (a crash) is ignored.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DanFerError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DanFerError(f"{path} is not an events CSV (not UTF-8 text)") from exc
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")) and len(lines) > 1:
+        lines = lines[:-1]  # cut off by a crash
+    rows = list(csv.reader(lines))
+    header = [h.strip() for h in rows[0]] if rows else []
+    missing = [c for c in ("time_s", "label") if c not in header]
+    if missing:
+        raise DanFerError(f"{path} is not an events CSV: no {', '.join(missing)} column "
+                          f"(expected {', '.join(EVENT_COLUMNS)}; header: {', '.join(header[:6]) or 'empty'})")
+    col = {name: header.index(name) for name in EVENT_COLUMNS if name in header}
+    events = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not row or not any(v.strip() for v in row):
+            continue
+        try:
+            t = float(row[col["time_s"]])
+            frame_text = row[col["frame"]].strip() if "frame" in col and col["frame"] < len(row) else ""
+            frame = int(float(frame_text)) if frame_text else None
+            label = row[col["label"]].strip()
+        except (ValueError, IndexError):
+            raise DanFerError(f"{path}, line {n}: not a marker row ({','.join(row)[:80]})") from None
+        source = row[col["source"]].strip() if "source" in col and col["source"] < len(row) else ""
+        events.append(Event(t, frame, label, source or "file"))
+    events.sort(key=lambda e: e.time_s)
+    return events
+
+
+class ClockMap:
+    """Recent frames' (monotonic time, recording time, frame index): maps a moment to the recording's clock.
+
+    ``frame_seen`` is called for each recorded frame with the moment it left its source; ``locate``
+    puts a moment (e.g. an LSL marker's timestamp converted to ``time.monotonic()``) on the frame
+    seen nearest to it and on the recording's clock. Seconds are seconds on both clocks (a camera,
+    or a file played in real time).
+    """
+
+    def __init__(self, keep: int = 600) -> None:
+        self._frames: deque[tuple[float, float, int]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def frame_seen(self, monotonic_s: float, time_s: float, index: int) -> None:
+        with self._lock:
+            self._frames.append((float(monotonic_s), float(time_s), int(index)))
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def locate(self, monotonic_s: float) -> tuple[float, int | None]:
+        """(time on the recording's clock, nearest recorded frame); (nan, None) before any frame."""
+        with self._lock:
+            frames = list(self._frames)
+        if not frames:
+            return float("nan"), None
+        mono, t, index = min(frames, key=lambda f: abs(f[0] - monotonic_s))
+        return t + (monotonic_s - mono), index
+
+
+class MarkerLog:
+    """The markers of one recording: keys (at a shown frame) and LSL markers (at a moment), into one ``EventWriter``.
+
+    An LSL marker waits until a frame at or after its moment was recorded (or ``close``), then
+    lands on the nearest recorded frame and on the recording's clock (``ClockMap``). ``outlet``
+    (an LSL ``MarkerOutlet``) re-sends key markers to the other instruments.
+    """
+
+    def __init__(self, writer: EventWriter, *, outlet=None) -> None:
+        self.writer = writer
+        self.clock = ClockMap()
+        self.outlet = outlet
+        self._pending: list[tuple[str, float]] = []
+        self._latest = float("-inf")
+        self._lock = threading.Lock()
+
+    def key(self, label: str, time_s: float, frame: int | None) -> Event:
+        event = self.writer.add(time_s, frame, label, "key")
+        if self.outlet is not None:
+            self.outlet.push(event.label)
+        return event
+
+    def lsl(self, label: str, monotonic_s: float) -> None:
+        with self._lock:
+            self._pending.append((label, monotonic_s))
+        self._place(final=False)
+
+    def frame_seen(self, monotonic_s: float, time_s: float, index: int) -> None:
+        self.clock.frame_seen(monotonic_s, time_s, index)
+        with self._lock:
+            self._latest = max(self._latest, monotonic_s)
+        if self._pending:
+            self._place(final=False)
+
+    def _place(self, *, final: bool) -> None:
+        with self._lock:
+            ready = [p for p in self._pending if final or p[1] <= self._latest]
+            self._pending = [p for p in self._pending if p not in ready]
+        for label, mono in ready:
+            t, frame = self.clock.locate(mono)
+            if frame is not None:
+                self.writer.add(t, frame, label, "lsl")
+
+    def summary(self) -> dict:
+        return self.writer.summary()
+
+    def close(self) -> dict:
+        """Place what is still waiting, close the file; returns the sidecar's summary."""
+        try:
+            self._place(final=True)
+        finally:
+            self.writer.close()
+        return self.summary()

@@ -1,0 +1,125 @@
+"""What a study adds to a run: the LSL outlets, the LSL marker listener and the recording's markers.
+
+``dan-fer analyze`` and the app (through ``LiveAnalysis.study``) hold one ``StudyLinks``:
+``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per face, and the
+frame's moment for placing LSL markers while recording); ``start_recording`` / ``stop_recording``
+open and close ``<csv>.events.csv``; ``key_marker`` is a marker made at a shown frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+from dan_core.errors import DanFerError
+from dan_core.pipeline.events import EventWriter, MarkerLog, events_path
+
+log = logging.getLogger(__name__)
+
+
+class StudyLinks:
+    def __init__(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
+        self.lsl = lsl
+        self.outlet = None  # lsl.FaceOutlet
+        self.marker_outlet = None  # lsl.MarkerOutlet
+        self.listener = None  # lsl.MarkerListener
+        self.markers: MarkerLog | None = None
+        self._classes: tuple[str, ...] | None = None
+        self.lsl_markers_dropped = 0  # LSL markers that came while nothing was recorded
+        self._told = 0
+        if lsl:
+            from dan_core.pipeline.lsl import MarkerOutlet
+
+            self.marker_outlet = MarkerOutlet(source_id=f"dan-fer-markers-{os.getpid()}")
+        if lsl_markers:
+            from dan_core.pipeline.lsl import MarkerListener
+
+            ignore = [self.marker_outlet.source_id] if self.marker_outlet is not None else []
+            self.listener = MarkerListener(self._on_lsl_marker, ignore_source_ids=ignore).start()
+
+    @property
+    def active(self) -> bool:
+        return self.lsl or self.listener is not None
+
+    def set_classes(self, class_names: Sequence[str], fps: float) -> None:
+        """(Re)open the FacialExpression outlet for a model's classes (with --lsl)."""
+        if not self.lsl or tuple(class_names) == self._classes:
+            return
+        from dan_core.pipeline.lsl import FaceOutlet
+
+        if self.outlet is not None:
+            self.outlet.close()
+        self.outlet = FaceOutlet(class_names, fps, source_id=f"dan-fer-{os.getpid()}")
+        self._classes = tuple(class_names)
+
+    def frame(self, result, monotonic_s: float) -> None:
+        """One processed frame: its faces to the outlet; its moment to the recording's markers."""
+        if self.outlet is not None:
+            self.outlet.push(result, monotonic_s)
+        markers = self.markers
+        if markers is not None:
+            markers.frame_seen(monotonic_s, result.time_s, result.index)
+
+    def _on_lsl_marker(self, label: str, monotonic_s: float) -> None:
+        markers = self.markers
+        if markers is None:
+            self.lsl_markers_dropped += 1
+            return
+        try:
+            markers.lsl(label, monotonic_s)
+        except DanFerError as exc:  # the disk refused: the recording reports it with its next row
+            log.error("%s", exc)
+
+    def start_recording(self, csv_path: str | os.PathLike, *, force: bool = False) -> MarkerLog:
+        self.markers = MarkerLog(EventWriter(events_path(csv_path), force=force), outlet=self.marker_outlet)
+        self._told = 0
+        return self.markers
+
+    def new_events(self) -> list:
+        """Markers written since the last call (keys and LSL), for a viewer to draw."""
+        markers = self.markers
+        if markers is None:
+            return []
+        events = markers.writer.events
+        new, self._told = events[self._told:], len(events)
+        return list(new)
+
+    def key_marker(self, label: str, time_s: float, frame: int | None):
+        """A marker at the frame the user saw; written at once. DanFerError when nothing is recorded."""
+        markers = self.markers
+        if markers is None:
+            if self.marker_outlet is not None:
+                self.marker_outlet.push(label)
+            raise DanFerError("markers are written while recording: press R first")
+        return markers.key(label, time_s, frame)
+
+    def stop_recording(self) -> dict | None:
+        """Close the events file; the summary for the sidecar (None when no recording was running)."""
+        markers, self.markers = self.markers, None
+        return markers.close() if markers is not None else None
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        self.stop_recording()
+        for o in (self.outlet, self.marker_outlet):
+            if o is not None:
+                o.close()
+        self.outlet = self.marker_outlet = None
+
+
+
+def stamped(frames):
+    """Frames as they are read, plus a dict index -> ``time.monotonic()`` of the moment each was read."""
+    import time
+
+    seen_at: dict[int, float] = {}
+
+    def gen():
+        for frame in frames:
+            seen_at[frame.index] = time.monotonic()
+            yield frame
+
+    return gen(), seen_at
