@@ -321,7 +321,7 @@ class Engine(QObject):
         if shown.record_error is not None:
             self._recording.rows_failed(shown.record_error)
         if shown.video_error is not None:
-            self._recording.video_failed()
+            self._recording.video_failed(shown.video_error)
         self._rerender.clear()
         self._publish(shown)
         self._tell_markers()  # LSL markers placed on the frames recorded

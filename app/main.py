@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
 from dan_core.pipeline.backends import BACKENDS
 
 ORGANIZATION = "dan-fer"
@@ -43,7 +44,7 @@ class Options:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index (0, 1, ...), video file, image or folder of images (default: first camera)")
     parser.add_argument("--model", help="DAN model .onnx (default: the saved setting, else the model in models/)")
-    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, cache)")
+    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, models/, cache)")
     parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
@@ -111,6 +112,7 @@ def check_display() -> None:
 def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
     check_display()
+    check_xcb_libraries()  # before the QApplication: Qt aborts when its X11 plugin cannot load
     prepare_qt_environment()
     if options.review:
         from app.areas.review import run_review
@@ -118,6 +120,7 @@ def run(options: Options) -> int:
         return run_review(options.review, screenshot=options.screenshot, exit_after=options.exit_after, size=options.size)
     from PySide6.QtWidgets import QApplication
 
+    from app.signal_stop import SignalStop
     from app.window import MainWindow, load_settings
 
     logging.basicConfig(level=logging.WARNING, format="dan-fer app: %(message)s")
@@ -154,8 +157,17 @@ def run(options: Options) -> int:
     window.start(options.source)
     if auto is not None:
         auto.begin()
-    qapp.exec()
-    window.shutdown()
+    stop = SignalStop(window, auto)
+    try:
+        qapp.exec()
+        window.shutdown()
+    finally:
+        stop.restore()
+    if stop.signum:
+        rec = window.recording
+        if auto is None and rec is not None and rec.csv_path is not None and not rec.active:
+            print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
+        return 128 + stop.signum  # 130 Ctrl+C, 143 SIGTERM, like the shell
     return auto.status if auto is not None else 0
 
 

@@ -65,25 +65,26 @@ class Recording:
         self._changed(RecordingInfo(False, None))
 
     def rows_failed(self, message: str) -> None:
-        """The CSV could not be written: the recording stops."""
+        """The CSV could not be written (a full disk): the recording stops and is not called saved."""
         self._failed(AppError("record", f"recording stopped: {message}"))
-        self.stop("")
+        self.stop("", failed=True)
 
-    def video_failed(self) -> None:
+    def video_failed(self, message: str) -> None:
         """The annotated video could not be written: it stops, the CSV goes on."""
         recorder = self._live.recorder
         if recorder is None:
             return
-        path = recorder.video_path
-        recorder.drop_video()
-        self._failed(AppError("record", f"cannot write the annotated video {path}; the CSV continues"))
+        try:
+            recorder.drop_video()
+        except DanFerError:
+            pass  # the same failure, already in ``message``
+        self._failed(AppError("record", f"the annotated video stopped: {message}; the CSV continues"))
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, *, failed: bool = False) -> None:
         """Finish the files and say so (``reason`` starts the message: "End of video." ...)."""
         recorder, self._live.recorder = self._live.recorder, None
         if recorder is None:
             return
-        rows = int(recorder.rows)
         path = Path(recorder.path)
         video_path = recorder.video_path
         try:
@@ -93,11 +94,16 @@ class Recording:
             self._failed(AppError("record", f"the markers could not be finished: {exc}"))
         try:
             recorder.close(**({"events": events} if events else {}))
-        except DanFerError as exc:  # e.g. the disk filled up: say so, and still leave the recording state
+        except DanFerError as exc:  # e.g. the disk filled up at the very end: say so, and still leave the recording state
+            failed = True
             self._failed(AppError("record", f"the recording could not be finished: {exc}"))
-        message = f"Recording saved: {path} ({rows} rows)"
-        if video_path is not None:
-            message += f" and {video_path.name}"
+        rows = int(recorder.rows_written)
+        if failed:
+            message = f"Recording stopped: {path} keeps its first {rows} rows, each whole"
+        else:
+            message = f"Recording saved: {path} ({rows} rows)"
+            if video_path is not None:
+                message += f" and {video_path.name}"
         if reason:
             message = f"{reason} {message}"
         self._changed(RecordingInfo(False, path, video_path, rows, message))

@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
+from dan_core.signals import exit_status, sigterm_as_interrupt
 
 ENTRY_POINT_GROUP = "dan_fer.commands"
 
@@ -73,13 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         try:
-            return int(module.run(args) or 0)
+            with sigterm_as_interrupt():  # kill PID ends a run like Ctrl+C: files finished, summary printed
+                return int(module.run(args) or 0)
         except DanFerError as exc:
             print(f"dan-fer {name}: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print(f"dan-fer {name}: interrupted", file=sys.stderr)
-            return 130
+            return exit_status(exc)
     build_parser(commands).parse_args(argv)  # prints help / errors for unknown commands
     return 2
 

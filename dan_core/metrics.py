@@ -19,7 +19,8 @@ class EvalResult:
     loss: float = float("nan")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain values for JSON: a metric that could not be computed (NaN) is None, i.e. null."""
+        return {k: None if isinstance(v, float) and v != v else v for k, v in asdict(self).items()}
 
     def table(self) -> str:
         lines = [

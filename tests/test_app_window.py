@@ -384,8 +384,9 @@ def test_unavailable_backend_offers_auto(qtbot, make_window, media_dir):
     assert w.banner("backend") is None and w.settings.backend == "auto"
 
 
-def test_missing_landmarker_offline(qtbot, make_window, media_dir):
-    w = make_window(landmarker="")  # no path, no env var, empty cache, downloads disabled
+def test_missing_landmarker_offline(qtbot, make_window, media_dir, monkeypatch, tmp_path):
+    monkeypatch.setattr(lmk, "SHIPPED_LANDMARKER", tmp_path / "no-models" / lmk.LANDMARKER_FILE)
+    w = make_window(landmarker="")  # no path, no env var, no shipped copy, empty cache, downloads disabled
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "landmarker"):
         w.start(str(media_dir / VIDEO))
     banner = w.banner("landmarker")

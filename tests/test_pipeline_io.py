@@ -251,7 +251,13 @@ def test_images_alpha_grey_and_folders(tmp_path, media_dir):
 
 
 # ----------------------------------------------------------------------------- landmarker file
-def test_landmarker_resolution_order(tmp_path, monkeypatch, landmarker_path):
+@pytest.fixture
+def no_shipped(monkeypatch, tmp_path):
+    """As on a checkout without models/face_landmarker.task."""
+    monkeypatch.setattr(lmk, "SHIPPED_LANDMARKER", tmp_path / "no-models" / lmk.LANDMARKER_FILE)
+
+
+def test_landmarker_resolution_order(tmp_path, monkeypatch, landmarker_path, no_shipped):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(DanFerError, match="put it at .*face_landmarker.task"):
         lmk.resolve_landmarker(None)  # nothing anywhere, downloads off
@@ -270,7 +276,7 @@ def test_landmarker_resolution_order(tmp_path, monkeypatch, landmarker_path):
     assert lmk.resolve_landmarker(None) == cached
 
 
-def test_corrupt_cached_landmarker_is_detected(tmp_path, monkeypatch, landmarker_path):
+def test_corrupt_cached_landmarker_is_detected(tmp_path, monkeypatch, landmarker_path, no_shipped):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cached = lmk.cache_dir() / lmk.LANDMARKER_FILE
     cached.parent.mkdir(parents=True)
@@ -282,7 +288,7 @@ def test_corrupt_cached_landmarker_is_detected(tmp_path, monkeypatch, landmarker
     assert not cached.exists() and cached.with_suffix(".corrupt").exists()
 
 
-def test_download_is_verified(tmp_path, monkeypatch, landmarker_path):
+def test_download_is_verified(tmp_path, monkeypatch, landmarker_path, no_shipped):
     """A download from a local file:// address (no network): good bytes land in the cache, bad ones never do."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(lmk, "LANDMARKER_URL", landmarker_path.resolve().as_uri())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from dan_core.errors import DanFerError
+from dan_core.signals import exit_status, interrupts_between_frames
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     source = open_source(args.input)
     recorder = study = None
-    interrupted = False
+    interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
     stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
     frames = frames_with_faces = 0
     try:
@@ -95,25 +97,33 @@ def run(args: argparse.Namespace) -> int:
                 frames_in = every_nth(source, args.every)
                 if study.active:
                     frames_in, seen_at = stamped(frames_in)
-                for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap, independent=single is False and
-                                                     isinstance(source, ImageSource)):
-                    recorder.write(result)
-                    if study.active:
-                        study.frame(result, seen_at.pop(result.index, time.monotonic()))
-                    frames += 1
-                    frames_with_faces += bool(result.faces)
-                    for f in result.faces:
-                        stats["dominant"][f.face_id][f.dominant] += 1
-                        stats["first"].setdefault(f.face_id, result.time_s)
-                        stats["last"][f.face_id] = result.time_s
-                    if ann_path is not None:
-                        recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
-                                                     opacity=args.opacity, landmarks=args.landmarks))
-                    bar.update(1)
-                    if frames % 10 == 0:
-                        bar.set_postfix(faces=len(result.faces), refresh=False)
-            except KeyboardInterrupt:
-                interrupted = True  # keep everything written so far; the summary still follows
+                # Ctrl+C / SIGTERM stop the loop after the current frame: the CSV and the video end on the same one
+                with interrupts_between_frames() as stop:
+                    for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap,
+                                                         independent=single is False and isinstance(source, ImageSource)):
+                        recorder.write(result)
+                        if study.active:
+                            study.frame(result, seen_at.pop(result.index, time.monotonic()))
+                        if ann_path is not None:
+                            recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
+                                                              opacity=args.opacity, landmarks=args.landmarks))
+                        frames += 1
+                        frames_with_faces += bool(result.faces)
+                        for f in result.faces:
+                            stats["dominant"][f.face_id][f.dominant] += 1
+                            stats["first"].setdefault(f.face_id, result.time_s)
+                            stats["last"][f.face_id] = result.time_s
+                        bar.update(1)
+                        if frames % 10 == 0:
+                            bar.set_postfix(faces=len(result.faces), refresh=False)
+                        if stop.signum:
+                            break
+                interrupted = stop.status
+            except KeyboardInterrupt as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame
+                interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
+            except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
+                recorder.close(summary={"frames": frames, "error": str(exc)})
+                raise
             finally:
                 bar.close()
             wall = time.perf_counter() - t0
@@ -123,12 +133,14 @@ def run(args: argparse.Namespace) -> int:
                 "faces": len(stats["dominant"]), "rows": recorder.rows, "seconds": round(wall, 2),
                 "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
                 "per_face": summarize(stats, pipeline.class_names),
-                "stopped_early": source.error, "interrupted": interrupted,
+                "stopped_early": source.error, "interrupted": bool(interrupted),
+                "signal": signal.Signals(interrupted - 128).name if interrupted else None,
                 "skipped_images": getattr(source, "skipped", []),
             }
             events = study.stop_recording()
             summary["events"] = events
-            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "events")})
+            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal",
+                                                            "events")})
     finally:
         if study is not None:
             study.close()
@@ -139,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print_summary(summary)
-    return 130 if interrupted else 0
+    return int(interrupted)  # 0, or 130 (Ctrl+C) / 143 (SIGTERM) like the shell
 
 
 def print_summary(s: dict) -> None:
@@ -154,5 +166,5 @@ def print_summary(s: dict) -> None:
     for msg in s["skipped_images"]:
         print(f"skipped: {msg}")
     if s["interrupted"]:
-        print("interrupted: rows written so far are kept")
+        print(f"interrupted ({s['signal']}): rows written so far are kept")
     print(f"timeline: {s['csv']} ({s['rows']} rows)" + (f"; annotated: {s['annotated']}" if s["annotated"] else ""))

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.confusion:
         plot_confusion(res, args.confusion)
     if args.json:
-        print(json.dumps(res.to_dict()))
+        print(json.dumps(res.to_dict(), allow_nan=False))
     else:
         print(res.table())
         if args.confusion:

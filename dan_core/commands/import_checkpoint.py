@@ -15,12 +15,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, choices=("rafdb", "affectnet7", "affectnet8"))
     p.add_argument("--out", required=True, help="OUT.onnx or OUT.pt")
     p.add_argument("--half", action="store_true", help="store float16 weights")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".onnx", ".pt"):
         raise DanFerError("--out must end in .onnx or .pt")
+    from dan_core.pipeline.timeline import check_writable
+
+    check_writable(out, force=args.force, what="--out")  # before the work: never overwrite silently
     model = import_official(args.file, args.dataset)
     if out.suffix == ".onnx":
         rep = export_onnx(model, out, half=args.half)

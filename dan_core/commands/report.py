@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,12 +143,15 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.commands.report_events import run_with_events
-    from dan_core.pipeline.timeline import check_writable, read_timeline
+    from dan_core.pipeline.timeline import check_writable, load_timeline
 
     if args.out is None and not args.segments:
         raise DanFerError("give --out PICTURE, --segments, or both")
     out = check_writable(args.out, force=args.force, what="report") if args.out else None
-    classes, cols, meta = read_timeline(args.timeline)
+    timeline = load_timeline(args.timeline)
+    classes, cols, meta = timeline.classes, timeline.cols, timeline.meta
+    if note := timeline.warning():
+        print(f"dan-fer report: warning: {args.timeline}: {note}", file=sys.stderr)
     if len(cols["time_s"]) == 0:
         raise DanFerError(f"{args.timeline} has no rows (no face was found)")
     return run_with_events(args, classes, cols, meta, out, render)

@@ -4,18 +4,23 @@ Where the model file comes from, first match wins:
 
 1. an explicit path (``--landmarker PATH`` / ``PipelineConfig.landmarker``),
 2. the environment variable ``DAN_FER_LANDMARKER``,
-3. the per-user cache (``$XDG_CACHE_HOME/dan-fer`` or ``~/.cache/dan-fer``; ``%LOCALAPPDATA%\\dan-fer`` on Windows),
-4. a download from the official address into that cache, verified by sha256.
+3. the copy shipped in ``models/`` (Apache-2.0, sha256-checked), so a first start works offline,
+4. the per-user cache (``$XDG_CACHE_HOME/dan-fer`` or ``~/.cache/dan-fer``; ``%LOCALAPPDATA%\\dan-fer`` on Windows),
+5. a download from the official address into that cache, verified by sha256.
 
-Offline with no file gives one DanFerError naming the places the file may go.
+Offline with no file gives one DanFerError naming the places the file may go. Steps 3 to 5 say
+in one log line what they did when it is not the plain case (a damaged copy passed over, a
+download started).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dan_core.errors import DanFerError
+from dan_core.paths import MODELS_DIR
 from dan_core.pipeline.boxes import iou
 
 LANDMARKER_URL = "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
@@ -33,6 +39,10 @@ LANDMARKER_BYTES = 3_758_596
 LANDMARKER_FILE = "face_landmarker.task"
 ENV_VAR = "DAN_FER_LANDMARKER"
 NO_DOWNLOAD_ENV = "DAN_FER_NO_DOWNLOAD"  # set to 1 to never touch the network (tests, air-gapped machines)
+SHIPPED_LANDMARKER = MODELS_DIR / LANDMARKER_FILE  # in the repository, with its licence (models/README.md)
+DOWNLOAD_TIMEOUT_S = 10.0  # per connect/read: a stalled network is reported after this long, not after minutes
+
+log = logging.getLogger(__name__)
 
 # 478-point mesh indices of the five alignment points, in image order for a frontal face:
 # eye on the image left (subject's right), eye on the image right, nose tip, mouth corner image-left, image-right.
@@ -88,11 +98,16 @@ def download_landmarker(dest: Path, url: str | None = None, sha256: str | None =
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DanFerError(f"cannot create the cache folder {dest.parent}: {exc.strerror or exc}") from exc
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=dest.parent)
+    except OSError as exc:
+        raise DanFerError(f"cannot write to the cache folder {dest.parent}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     h = hashlib.sha256()
+    host = urllib.parse.urlsplit(url).netloc or url
+    log.warning("downloading %s (%.1f MB) from %s into %s", LANDMARKER_FILE, LANDMARKER_BYTES / 1e6, host, dest.parent)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {LANDMARKER_FILE}", leave=False) as bar:
                 for block in iter(lambda: resp.read(1 << 16), b""):
@@ -107,6 +122,8 @@ def download_landmarker(dest: Path, url: str | None = None, sha256: str | None =
         raise
     except OSError as exc:  # URLError is an OSError: offline, DNS, refused, timeout
         reason = getattr(exc, "reason", None) or exc.strerror or exc
+        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+            reason = f"no answer from {host} for {DOWNLOAD_TIMEOUT_S:g} s: the network is stalled or offline"
         raise DanFerError(f"cannot download the face landmarker model ({reason}); {_where_to_put_it(dest)}") from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -126,6 +143,12 @@ def resolve_landmarker(path: str | os.PathLike | None = None, *, download: bool 
         if not p.is_file():
             raise DanFerError(f"{ENV_VAR} points to a missing file: {p}")
         return p
+    shipped = SHIPPED_LANDMARKER
+    if shipped.is_file():
+        if sha256_of(shipped) == LANDMARKER_SHA256:
+            return shipped
+        log.warning("the shipped %s is damaged (sha256 mismatch; `git checkout -- models/%s` restores it); "
+                    "looking in the user cache instead", shipped, shipped.name)
     cached = cache_dir() / LANDMARKER_FILE
     if cached.is_file():
         if sha256_of(cached) == LANDMARKER_SHA256:
@@ -139,6 +162,8 @@ def resolve_landmarker(path: str | os.PathLike | None = None, *, download: bool 
         download = os.environ.get(NO_DOWNLOAD_ENV, "") in ("", "0")
     if not download:
         raise DanFerError(f"{reason}; {_where_to_put_it(cached)}")
+    if reason.startswith("the cached"):
+        log.warning("%s; fetching a fresh copy", reason)
     return download_landmarker(cached)
 
 

@@ -15,7 +15,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float 
     g.add_argument("--model", default=None, help="DAN model (.onnx, or .pt with --backend torch); default: the one in models/ "
                    "or $DAN_FER_MODEL")
     g.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task; default: $DAN_FER_LANDMARKER, "
-                   "the per-user cache, else a verified download")
+                   "the copy in models/, the per-user cache, else a verified download")
     g.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (default: auto = CUDA if really usable)")
     g.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")

@@ -15,12 +15,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
+# FFmpeg inside OpenCV prints its own lines ("[h264 @ 0x...] Invalid NAL unit size", "moov atom not
+# found") straight to file descriptor 2 when a video is empty, truncated or corrupt; we say what went
+# wrong in one line ourselves. OpenCV reads this variable once, when it first opens a file with FFmpeg,
+# so it is set before cv2 is used (DAN_FER_DEBUG=1 keeps FFmpeg's log).
+if not os.environ.get("DAN_FER_DEBUG"):
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
-from dan_core.errors import DanFerError
-from dan_core.paths import IMAGE_SUFFIXES
-from dan_core.pipeline.frames import as_bgr
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dan_core.errors import DanFerError  # noqa: E402
+from dan_core.paths import IMAGE_SUFFIXES  # noqa: E402
+from dan_core.pipeline.frames import as_bgr  # noqa: E402
 
 STILL_FPS = 1.0  # images and folders: one still per second of timeline
 

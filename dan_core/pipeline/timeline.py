@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,10 +42,10 @@ def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = 
         raise DanFerError(f"{what} folder is not a folder: {parent}")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DanFerError(f"{what} folder is not writable: {parent}")
+    if path.is_dir():  # before the --force advice: forcing would not help
+        raise DanFerError(f"{what} path is a folder: {path}")
     if path.exists() and not force:
         raise DanFerError(f"{path} exists; pass --force to overwrite it")
-    if path.is_dir():
-        raise DanFerError(f"{what} path is a folder: {path}")
     return path
 
 
@@ -62,8 +64,12 @@ class TimelineWriter:
             raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
         except OSError as exc:
             raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self.rows = 0
+        self.rows = 0  # rows accepted by write()
+        self.rows_written = 0  # whole rows on disk
         self.frames = 0
+        self.error: DanFerError | None = None  # the first write that failed: the writer stops there
+        self._reported = False  # whether a caller has been given self.error already
+        self._size = 0  # bytes of whole lines on disk: a failed write is cut back to this
         self.started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
         self.meta = {
             "csv": self.path.name, "software": "dan-fer", "version": __version__, "started": self.started,
@@ -72,8 +78,15 @@ class TimelineWriter:
         self._lock = threading.Lock()
         self._pending: list[str] = []
         self._closed = False
-        self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
-        self._write_meta()
+        try:
+            self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+            self._write_meta()
+        except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
+            self._f.close()
+            self.path.unlink(missing_ok=True)
+            if isinstance(exc, DanFerError):
+                raise
+            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._interval = flush_interval
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._flush_loop, name="timeline-flush", daemon=True)
@@ -86,11 +99,20 @@ class TimelineWriter:
         return buf.getvalue()
 
     def _write_lines(self, lines: list[str]) -> None:
+        """One write(2) per flush (loops only on a short write); on failure the file is cut back to its last whole line."""
         data = "".join(lines).encode("utf-8")
         view = memoryview(data)
-        while view:
-            n = self._f.write(view)  # one write(2) per flush; loops only on a short write
-            view = view[n or 0:]
+        try:
+            while view:
+                n = self._f.write(view)
+                view = view[n or 0:]
+        except OSError:
+            try:
+                os.ftruncate(self._f.fileno(), self._size)  # no half line left behind (a full disk allows shrinking)
+            except OSError:
+                pass
+            raise
+        self._size += len(data)
 
     def _write_meta(self, **extra) -> None:
         self.meta.update(extra)
@@ -99,10 +121,19 @@ class TimelineWriter:
             tmp.write_text(json.dumps(self.meta, indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, self.meta_path)
         except OSError as exc:
+            tmp.unlink(missing_ok=True)
             raise DanFerError(f"cannot write {self.meta_path}: {exc.strerror or exc}") from exc
 
+    def _report(self) -> DanFerError:
+        assert self.error is not None
+        self._reported = True
+        return self.error
+
     def write(self, result) -> None:
-        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later)."""
+        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later).
+
+        Raises the flush's DanFerError once a write to the file has failed (the disk is full ...).
+        """
         lines = []
         for f in result.faces:
             x, y, w, h = f.box
@@ -110,40 +141,69 @@ class TimelineWriter:
             lines.append(self._line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
                                      f"{f.confidence:.4f}"]))
         with self._lock:
+            if self.error is not None:
+                raise self._report()
             if self._closed:
                 raise DanFerError(f"{self.path} is closed")
             self._pending.extend(lines)
             self.rows += len(lines)
             self.frames += 1
 
+    def _flush_locked(self) -> None:
+        if self.error is not None or not self._pending:
+            return
+        lines, self._pending = self._pending, []
+        try:
+            self._write_lines(lines)
+        except OSError as exc:  # disk full, removed drive: the writer stops; the rows already on disk are whole
+            self.error = DanFerError(f"cannot write {self.path}: {exc.strerror or exc} "
+                                     f"(the {self.rows_written} rows written before are kept)")
+            return
+        self.rows_written += len(lines)
+
     def flush(self) -> None:
+        """Write the queued rows now; DanFerError when the file cannot take them."""
         with self._lock:
-            if self._pending and not self._closed:
-                lines, self._pending = self._pending, []
-                try:
-                    self._write_lines(lines)
-                except OSError as exc:  # disk full, removed drive: say so once, in the caller's thread
-                    raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            if not self._closed:
+                self._flush_locked()
+            if self.error is not None:
+                raise self._report()
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._interval / 2):
-            try:
-                self.flush()
-            except DanFerError:
-                return
+            with self._lock:  # an error is kept for the next write() or close(), in the caller's thread
+                if self._closed or self.error is not None:
+                    return
+                self._flush_locked()
 
     def close(self, **summary) -> None:
-        """Flush, close, and store the totals (plus any ``summary`` keys) in the sidecar."""
-        if self._closed:
-            return
-        self._stop.set()
-        self._timer.join(timeout=2)
-        self.flush()
+        """Flush, close, and store the totals (plus any ``summary`` keys) in the sidecar.
+
+        A second call does nothing. A write error is raised here only if no write() or flush() raised it already.
+        """
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
-            self._f.close()
-        self._write_meta(rows=self.rows, frames_written=self.frames,
-                         finished=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"), **summary)
+        self._stop.set()
+        if self._timer is not threading.current_thread():
+            self._timer.join(timeout=2)
+        with self._lock:
+            self._flush_locked()
+            try:
+                self._f.close()
+            except OSError as exc:
+                self.error = self.error or DanFerError(f"cannot write {self.path}: {exc.strerror or exc}")
+        finished = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+        if self.error is None:
+            self._write_meta(rows=self.rows_written, frames_written=self.frames, finished=finished, **summary)
+            return
+        try:  # best effort: the disk may take the sidecar now that the torn line is gone
+            self._write_meta(rows=self.rows_written, finished=finished, error=str(self.error))
+        except DanFerError:
+            pass
+        if not self._reported:
+            raise self._report()
 
     def __enter__(self) -> TimelineWriter:
         return self
@@ -152,8 +212,60 @@ class TimelineWriter:
         self.close()
 
 
-def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:
-    """(class_names, columns, sidecar meta) of a timeline CSV; an incomplete last line is ignored."""
+INT_COLUMNS = ("frame", "face_id", "x", "y", "w", "h")
+_INT_LIMIT = 2**53  # frame numbers and pixels; anything beyond is not a value we wrote
+
+
+@dataclass
+class Timeline:
+    """A timeline CSV read back: class names, one array per column, the sidecar, and what was skipped."""
+
+    classes: list[str]
+    cols: dict[str, np.ndarray]
+    meta: dict
+    bad_rows: int = 0  # whole lines whose values do not parse (wrong count, empty, text, NaN ...)
+    first_bad_line: int | None = None  # 1-based line number in the file
+
+    @property
+    def rows(self) -> int:
+        return len(self.cols["time_s"])
+
+    def warning(self) -> str | None:
+        """One line about the skipped rows, or None when every row was good."""
+        if not self.bad_rows:
+            return None
+        s = "" if self.bad_rows == 1 else "s"
+        return f"skipped {self.bad_rows} row{s} with missing or bad values (first at line {self.first_bad_line})"
+
+
+def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | None:
+    """The row's values in column order, or None when any value is not what the writer writes."""
+    if len(row) != len(header):
+        return None
+    out: list = []
+    try:
+        for name, text in zip(header, row):
+            if name in INT_COLUMNS:
+                v = int(text)
+                if not -_INT_LIMIT < v < _INT_LIMIT:
+                    return None
+            elif name == "dominant":
+                v = text
+                if v not in classes:
+                    return None
+            else:  # time_s, the class probabilities, confidence
+                v = float(text)
+                if not math.isfinite(v) or (name != "time_s" and not -1e-3 <= v <= 1.001) or abs(v) > 1e12:
+                    return None
+            out.append(v)
+    except ValueError:
+        return None
+    return out
+
+
+def load_timeline(path: str | os.PathLike) -> Timeline:
+    """Read a timeline CSV; an incomplete last line (a crash) is dropped, rows with bad values are
+    skipped and counted. One DanFerError when the file is not a timeline at all."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -162,18 +274,36 @@ def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndar
     except UnicodeDecodeError as exc:
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (not UTF-8 text)") from exc
     lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
+    if lines and not lines[-1].endswith(("\n", "\r")):
         lines = lines[:-1]  # cut off by a crash
-    rows = list(csv.reader(lines))
+    try:
+        rows = list(csv.reader(lines))
+    except csv.Error as exc:
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV ({exc})") from exc
     if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {', '.join(rows[0][:8]) if rows else 'empty'})")
+        shown = ", ".join(rows[0][:8])[:120] if rows else "empty"
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
     header = rows[0]
     classes = header[len(FIXED_COLUMNS):-2]
-    body = [r for r in rows[1:] if len(r) == len(header)]
+    if not classes or len(set(header)) != len(header) or not all(c.strip() for c in classes):
+        raise DanFerError(f"{path} is not a dan-fer timeline CSV (its header names no classes, or a column twice)")
+    body: list[list] = []
+    bad, first_bad = 0, None
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # a blank line
+        values = _parse_row(row, header, classes)
+        if values is None:
+            bad += 1
+            first_bad = first_bad or n
+        else:
+            body.append(values)
+    if bad and not body:
+        raise DanFerError(f"{path} has no usable rows ({bad} with missing or bad values, the first at line {first_bad})")
     cols: dict[str, np.ndarray] = {}
     for i, name in enumerate(header):
         vals = [r[i] for r in body]
-        if name in ("frame", "face_id", "x", "y", "w", "h"):
+        if name in INT_COLUMNS:
             cols[name] = np.array(vals, dtype=np.int64)
         elif name == "dominant":
             cols[name] = np.array(vals, dtype=object)
@@ -186,4 +316,12 @@ def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndar
             meta = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
-    return classes, cols, meta
+        if not isinstance(meta, dict):
+            meta = {}
+    return Timeline(classes, cols, meta, bad, first_bad)
+
+
+def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:
+    """(class_names, columns, sidecar meta) of a timeline CSV (see load_timeline; bad rows are left out)."""
+    t = load_timeline(path)
+    return t.classes, t.cols, t.meta
