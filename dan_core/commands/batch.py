@@ -14,6 +14,7 @@ one row per video and face (duration, frames with a face, dominant-class shares,
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import io
 import json
@@ -99,6 +100,16 @@ def is_complete(csv_path: Path) -> bool:
 _PIPELINES: dict = {}  # per worker process: one landmarker and ONNX session for all its videos
 
 
+def close_pipelines() -> None:
+    """Close this process' cached pipelines (at exit, before the interpreter tears MediaPipe down)."""
+    for pipeline in _PIPELINES.values():
+        pipeline.close()
+    _PIPELINES.clear()
+
+
+atexit.register(close_pipelines)
+
+
 def _pipeline_for(config):
     """This process' pipeline for ``config`` (built once), with fresh tracks so face IDs start at 1 for each video."""
     from dan_core.pipeline import Pipeline
@@ -106,9 +117,7 @@ def _pipeline_for(config):
 
     key = repr(config)
     if key not in _PIPELINES:
-        for old in _PIPELINES.values():
-            old.close()
-        _PIPELINES.clear()
+        close_pipelines()
         _PIPELINES[key] = Pipeline(config)
     pipeline = _PIPELINES[key]
     pipeline.tracker = Tracker(max_missed=config.max_missed)
