@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dan_core.errors import DanFerError
+from dan_core.pipeline.csvrows import read_whole_rows
 
 EVENT_COLUMNS = ("time_s", "frame", "label", "source")
 SOURCES = ("key", "lsl", "file")
@@ -123,16 +124,7 @@ def read_events(path: str | os.PathLike) -> list[Event]:
     A bad file is one DanFerError line naming the file and row; an incomplete last line (a crash) is ignored.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DanFerError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DanFerError(f"{path} is not an events CSV (not UTF-8 text)") from exc
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")) and len(lines) > 1:
-        lines = lines[:-1]  # cut off by a crash
-    rows = list(csv.reader(lines))
+    rows = read_whole_rows(path, "an events CSV", keep_lone_line=True)
     header = [h.strip() for h in rows[0]] if rows else []
     missing = [c for c in ("time_s", "label") if c not in header]
     if missing:

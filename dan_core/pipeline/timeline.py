@@ -23,6 +23,7 @@ import numpy as np
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
+from dan_core.pipeline.csvrows import read_whole_rows
 
 FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
 
@@ -267,19 +268,7 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
     """Read a timeline CSV; an incomplete last line (a crash) is dropped, rows with bad values are
     skipped and counted. One DanFerError when the file is not a timeline at all."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DanFerError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV (not UTF-8 text)") from exc
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines = lines[:-1]  # cut off by a crash
-    try:
-        rows = list(csv.reader(lines))
-    except csv.Error as exc:
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV ({exc})") from exc
+    rows = read_whole_rows(path, "a dan-fer timeline CSV")
     if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
         shown = ", ".join(rows[0][:8])[:120] if rows else "empty"
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
