@@ -137,6 +137,17 @@ def _check_shapes(config: DANConfig, state: Mapping[str, torch.Tensor], path: Pa
             raise DanFerError(f"{path} does not match its own config: {what} weight {keys[0][:80]!r}{more}")
 
 
+def _build(config: DANConfig, state: dict[str, torch.Tensor], path: str | Path, problem: str) -> DAN:
+    """A DAN of ``config`` holding ``state`` (shapes checked first), in eval mode; one error line otherwise."""
+    _check_shapes(config, state, path)
+    model = DAN(config)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise DanFerError(f"{path} {problem}: {_load_error(exc)}") from exc
+    return model.eval()
+
+
 def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
     """Rebuild a DAN from one of our checkpoints (EMA weights when present and better on validation)."""
     path = Path(path)
@@ -151,13 +162,7 @@ def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
     use_ema = use_ema and ema is not None and not (isinstance(ema, Mapping) and not ema) and prefer is not False
     key = "ema" if use_ema else "model"
     state = _state_dict(ckpt[key], path, key)
-    _check_shapes(config, state, path)
-    model = DAN(config)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise DanFerError(f"{path} does not match its own config: {_load_error(exc)}") from exc
-    return model.eval()
+    return _build(config, state, path, "does not match its own config")
 
 
 def save_model(model: DAN, path: str | Path, *, half: bool = False, extra: Mapping[str, Any] | None = None) -> None:
@@ -217,10 +222,4 @@ def import_official(path: str | Path, dataset: str) -> DAN:
         class_names=class_names, num_heads=num_heads, input_size=224, color="rgb",
         mean=IMAGENET_MEAN, std=IMAGENET_STD, train_dataset=dataset,
     )
-    _check_shapes(config, state, path)
-    model = DAN(config)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise DanFerError(f"{path}: weights do not fit DAN: {_load_error(exc)}") from exc
-    return model.eval()
+    return _build(config, state, path, "holds weights that do not fit DAN")
