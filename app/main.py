@@ -16,6 +16,7 @@ from pathlib import Path
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
 from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.options import add_lsl_arguments
 
 ORGANIZATION = "dan-fer"
 APPLICATION = "dan-fer"
@@ -58,10 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
     parser.add_argument("--review", metavar="OUT.csv", help="review a recording: its video, the whole timeline with markers, "
                         "seeking, snapshots and clips")
-    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities (type FacialExpression) and our "
-                        "markers (type Markers) over Lab Streaming Layer")
-    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
-                        "into the recording's <csv>.events.csv")
+    add_lsl_arguments(parser)
 
 
 def options_from_args(args: argparse.Namespace) -> Options:

@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
-from app.widgets.style import BG, qcolor
+from app.widgets.style import qcolor
+from app.widgets.timeline_plot import probability_plot
 
 
 class ReviewTimeline(QWidget):
@@ -24,13 +25,8 @@ class ReviewTimeline(QWidget):
         self._pg = pg
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget(background=BG)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
+        self.plot = probability_plot()
         self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys step frames (the window's shortcuts), not scroll
-        self.plot.setYRange(0.0, 1.0, padding=0.02)
-        self.plot.setLabel("bottom", "seconds")
         layout.addWidget(self.plot)
         self._curves: list = []
         self._markers: list = []

@@ -17,6 +17,19 @@ import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_
 from app.widgets.style import BG, qcolor
 
 
+def probability_plot():
+    """A still pyqtgraph chart of probabilities (0..1) over seconds: no menu, no mouse zoom, no buttons."""
+    import pyqtgraph as pg
+
+    plot = pg.PlotWidget(background=BG)
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    plot.setYRange(0.0, 1.0, padding=0.02)
+    plot.setLabel("bottom", "seconds")
+    return plot
+
+
 class TimelinePlot(QWidget):
     """pyqtgraph chart of the selected face's class probabilities over the last N seconds."""
 
@@ -28,14 +41,9 @@ class TimelinePlot(QWidget):
         self.seconds = seconds
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget(background=BG)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setYRange(0.0, 1.0, padding=0.02)
+        self.plot = probability_plot()
         self.plot.setXRange(-seconds, 0.0, padding=0.0)
         # no grid: grid lines belong to the axis items, which would then repaint (slowly) with every curve update
-        self.plot.setLabel("bottom", "seconds")
         self.plot.getPlotItem().setContentsMargins(4, 4, 8, 4)
         # the legend is a label above the chart: inside it would hide the curves it explains
         self.title = QLabel("Timeline")

@@ -15,7 +15,7 @@ from dan_core.signals import exit_status, interrupts_between_frames
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import add_pipeline_arguments
+    from dan_core.pipeline.options import add_lsl_arguments, add_pipeline_arguments
 
     parser.add_argument("input", help="video file, image, folder of images, or camera index (0, 1, ...)")
     parser.add_argument("--csv", required=True, help="timeline CSV to write (a JSON sidecar <csv>.json goes beside it)")
@@ -29,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
-                        "(type FacialExpression) and our markers (type Markers)")
-    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
-                        "into <csv>.events.csv (source=lsl)")
+    add_lsl_arguments(parser)
     add_pipeline_arguments(parser)
 
 

@@ -26,6 +26,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float 
     g.add_argument("--no-overlap", action="store_true", help="run landmarks and DAN one after the other (no worker thread)")
 
 
+def add_lsl_arguments(parser: argparse.ArgumentParser) -> None:
+    """--lsl and --lsl-markers, for every command that analyses a source (analyze, app)."""
+    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
+                        "(type FacialExpression) and our markers (type Markers)")
+    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
+                        "into <csv>.events.csv (source=lsl)")
+
+
 def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineConfig:
     return PipelineConfig(
         model=args.model, landmarker=args.landmarker, backend=args.backend, max_faces=args.max_faces,
