@@ -74,10 +74,30 @@ def fold_into_bn(model: DAN, temperature: float = 1.0, shift: np.ndarray | None 
     return model
 
 
-def calibrate(model: DAN, records: FaceRecords, prior: np.ndarray, la_tau: float = 0.0, show: bool = True) -> dict:
-    """Fit the shift (-la_tau * log prior) and temperature on ``records``, fold them in, report before/after."""
+def scan_shifts(logits: np.ndarray, labels: np.ndarray, prior: np.ndarray, taus: list[float],
+                class_names: tuple[str, ...]) -> list[dict]:
+    """Selection-split scores of each post-hoc shift ``-tau * log(prior)``, each with its own fitted temperature."""
+    rows = []
+    for tau in taus:
+        z = logits - tau * np.log(prior)
+        t = fit_temperature(z, labels)
+        r = summarize(softmax(z / t), labels, class_names)
+        rows.append({"tau": tau, "temperature": t, "accuracy": r.accuracy, "mean_class_accuracy": r.mean_class_accuracy,
+                     "ece": r.ece, "min_recall": min(r.per_class.values())})
+    return rows
+
+
+def calibrate(model: DAN, records: FaceRecords, prior: np.ndarray, la_tau: float | None = 0.0, show: bool = True,
+              scan: tuple[float, ...] = (-0.5, -0.25, 0.0, 0.25, 0.5)) -> dict:
+    """Fit the shift (-la_tau * log prior) and temperature on ``records``, fold them in, report before/after.
+
+    ``la_tau=None`` picks the tau of ``scan`` with the highest accuracy + mean-class accuracy on ``records``.
+    """
     logits = model_logits(model, records, show=show)
     labels = records.labels
+    rows = scan_shifts(logits, labels, prior, list(scan), model.config.class_names) if la_tau is None else []
+    if la_tau is None:
+        la_tau = max(rows, key=lambda r: r["accuracy"] + r["mean_class_accuracy"])["tau"]
     shift = -la_tau * np.log(prior)
     temperature = fit_temperature(logits + shift, labels)
     before = summarize(softmax(logits), labels, model.config.class_names, loss=nll(logits, labels))
@@ -85,7 +105,7 @@ def calibrate(model: DAN, records: FaceRecords, prior: np.ndarray, la_tau: float
     after = summarize(softmax(adjusted), labels, model.config.class_names, loss=nll(adjusted, labels))
     fold_into_bn(model, temperature, shift)
     return {"temperature": temperature, "la_tau": la_tau, "shift": shift.tolist(), "n": len(labels),
-            "before": before.to_dict(), "after": after.to_dict()}
+            "before": before.to_dict(), "after": after.to_dict(), "scan": rows}
 
 
 def selection_split(dataset: str, data: str, fraction: float, seed: int) -> tuple[FaceRecords, np.ndarray]:
@@ -104,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="", help="dataset root (default: the run's own)")
     p.add_argument("--holdout", type=float, default=0.0, help="held-out fraction (default: the run's own)")
     p.add_argument("--holdout-seed", type=int, default=-1, help="(default: the run's own)")
-    p.add_argument("--la-tau", type=float, default=0.0, help="post-hoc logit adjustment strength (0: none)")
+    p.add_argument("--la-tau", default="0", help="post-hoc logit adjustment strength (0: none); 'auto': the one of "
+                   "-0.5 -0.25 0 0.25 0.5 with the best accuracy + mean-class accuracy on the selection split")
     p.add_argument("--half", action="store_true", help="store the weights as float16")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -118,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             raise DanFerError("calibration needs held-out training faces: pass --holdout (the run's selection split)")
         records, prior = selection_split(dataset, data, fraction, seed)
         model = load_model(args.checkpoint)
-        report = calibrate(model, records, prior, args.la_tau, show=not args.json)
+        tau = None if args.la_tau == "auto" else float(args.la_tau)
+        report = calibrate(model, records, prior, tau, show=not args.json)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         save_model(model, args.out, half=args.half, extra={"calibration": {k: report[k] for k in
                                                                               ("temperature", "la_tau", "shift", "n")}})
@@ -129,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
     else:
         b, a = report["before"], report["after"]
-        print(f"selection split n={report['n']}: T={report['temperature']:.3f}, la_tau={args.la_tau}")
+        for row in report["scan"]:
+            print(f"  tau {row['tau']:+.2f}: accuracy {row['accuracy'] * 100:.2f}%  mean-class "
+                  f"{row['mean_class_accuracy'] * 100:.2f}%  ECE {row['ece'] * 100:.2f}%  (T={row['temperature']:.3f})")
+        print(f"selection split n={report['n']}: T={report['temperature']:.3f}, la_tau={report['la_tau']}")
         for name, r in (("before", b), ("after", a)):
             print(f"  {name}: accuracy {r['accuracy'] * 100:.2f}%  mean-class {r['mean_class_accuracy'] * 100:.2f}%  "
                   f"ECE {r['ece'] * 100:.2f}%  NLL {r['loss']:.4f}")

@@ -56,7 +56,7 @@ def recipe(data: str, out: str, *, smoke: bool = False) -> TrainConfig:
     cfg = TrainConfig(
         dataset="ferplus", data=data, out=out, image_size=112, color="gray", num_heads=4,
         epochs=60, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=5e-4, scheduler="onecycle",
-        targets="soft", loss="logit-adjusted", la_tau=1.0, ema=0.999, tta_flip=False,
+        targets="soft", loss="logit-adjusted", la_tau=0.5, ema=0.999, tta_flip=False,  # tau: the ablation in models/README.md
         holdout=0.1, val_split="holdout", data_on_device=True, amp=True, channels_last=True, seed=0,
     )
     cfg.augment.erase_p = 0.25
@@ -182,7 +182,7 @@ def run_recipe(data: str, out: str, *, smoke: bool = False, pack: str = "", trai
     held, prior = selection_split(cfg.dataset, cfg.data, cfg.holdout, cfg.holdout_seed)
     if cfg.limit_val:
         held = held.subset(np.arange(min(cfg.limit_val, len(held))))
-    cal = calibrate(model, held, prior, la_tau=0.0, show=show)
+    cal = calibrate(model, held, prior, la_tau=None, show=show)  # post-hoc shift and temperature from the selection split
     onnx_path, pt_path = out_dir / f"{NAME}.onnx", out_dir / f"{NAME}.pt"
     save_model(model, pt_path, half=True, extra={"calibration": {k: cal[k] for k in ("temperature", "n")}})
     report = export_onnx(model, onnx_path, half=True)
