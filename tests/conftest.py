@@ -36,3 +36,21 @@ def media_dir() -> Path:
 @pytest.fixture(scope="session")
 def landmarker_path() -> Path:
     return _shared("models/face_landmarker.task")
+
+
+def _count_frames(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.fixture(scope="session")
+def count_frames():
+    """``count_frames(path)``: the frames OpenCV can decode from a video file, read to the end."""
+    return _count_frames
+

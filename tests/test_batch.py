@@ -18,21 +18,27 @@ VIDEO = "pexels_WolfgangLanger_emotions.mp4"
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory, media_dir) -> Path:
     """Two short real clips (different stretches of the face video) in a folder, and a corrupt .mp4 beside them."""
-    import cv2
 
     folder = tmp_path_factory.mktemp("videos")
-    cap = cv2.VideoCapture(str(media_dir / VIDEO))
     for name, start in (("a.mp4", 0), ("b.mp4", 100)):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-        writer = cv2.VideoWriter(str(folder / name), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
-        for _ in range(15):
-            ok, img = cap.read()
-            assert ok
-            writer.write(cv2.resize(img, (320, 180)))
-        writer.release()
-    cap.release()
+        _write_clip(media_dir / VIDEO, folder / name, start, 15)
     (folder / "broken.mp4").write_bytes(os.urandom(4096))  # a video name, not a video
     return folder
+
+
+def _write_clip(source: Path, dest: Path, start: int, frames: int) -> None:
+    """``frames`` frames of ``source`` from frame ``start``, at 320x180, as an mp4v file."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(source))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
+    for _ in range(frames):
+        ok, img = cap.read()
+        assert ok
+        writer.write(cv2.resize(img, (320, 180)))
+    writer.release()
+    cap.release()
 
 
 def _summary(out_dir: Path) -> list[dict]:
@@ -110,20 +116,12 @@ def test_batch_killed_overnight_resumes_where_it_stopped(tmp_path, clips, media_
     import sys
     import time
 
-    import cv2
 
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(clips / "a.mp4", videos / "1.mp4")
     shutil.copy(clips / "b.mp4", videos / "2.mp4")
-    cap = cv2.VideoCapture(str(media_dir / VIDEO))
-    writer = cv2.VideoWriter(str(videos / "3.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
-    for _ in range(450):
-        ok, img = cap.read()
-        assert ok
-        writer.write(cv2.resize(img, (320, 180)))
-    writer.release()
-    cap.release()
+    _write_clip(media_dir / VIDEO, videos / "3.mp4", 0, 450)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "dan_core.cli", "batch", str(videos), "--out-dir", str(out), "--workers", "1", "--no-progress",
            "--landmarker", str(landmarker_path)]

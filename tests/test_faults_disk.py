@@ -87,17 +87,6 @@ def _env(cache_home: Path, landmarker_path: Path) -> dict[str, str]:
     return env
 
 
-def _frames_in(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 def _whole_rows(csv_path: Path) -> int:
     data = csv_path.read_bytes()
     assert data.endswith(b"\n"), "the CSV ends in half a line"
@@ -171,7 +160,8 @@ def test_analyze_csv_onto_a_full_disk_is_one_line_and_whole_rows(tmp_path, cache
     assert took < 90  # it stopped; all 472 frames take far longer on this machine
 
 
-def test_annotated_video_onto_a_full_disk_is_one_line_and_playable(tmp_path, cache_home, small_disk, landmarker_path, media_dir):
+def test_annotated_video_onto_a_full_disk_is_one_line_and_playable(tmp_path, cache_home, small_disk, landmarker_path, media_dir,
+                                                                   count_frames):
     limit = None if small_disk.limit is None else 200_000
     if small_disk.kind == "tmpfs":  # room for a few frames
         subprocess.run(["mount", "-o", "remount,size=200k", str(small_disk.folder)], check=True, capture_output=True)
@@ -183,7 +173,7 @@ def test_annotated_video_onto_a_full_disk_is_one_line_and_playable(tmp_path, cac
     assert proc.returncode == 2 and "timeline:" not in proc.stdout  # was: exit 0, a summary naming the file
     line = _one_line(proc.stderr)  # was: 442 OpenCV "Failed to write frame" lines
     assert line.startswith(f"dan-fer analyze: error: cannot write {video}: ") and any(c in line for c in FULL)
-    assert 1 <= _frames_in(video) < 200  # what reached the disk plays
+    assert 1 <= count_frames(video) < 200  # what reached the disk plays
     assert _whole_rows(csv_path) >= 1 and "error" in json.loads(sidecar_path(csv_path).read_text())["summary"]
 
 
@@ -202,7 +192,7 @@ def test_app_recording_onto_a_full_disk_says_it_stopped(tmp_path, cache_home, sm
 
 
 # ----------------------------------------------------------------------------- kill -9
-def test_annotated_video_survives_kill_9(tmp_path, cache_home, landmarker_path, media_dir):
+def test_annotated_video_survives_kill_9(tmp_path, cache_home, landmarker_path, media_dir, count_frames):
     """The H.264 file is fragmented: what was written before SIGKILL plays, and the CSV reads back."""
     csv_path, video = tmp_path / "t.csv", tmp_path / "a.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "dan_core", "analyze", str(media_dir / VIDEO), "--csv", str(csv_path),
@@ -222,7 +212,7 @@ def test_annotated_video_survives_kill_9(tmp_path, cache_home, landmarker_path, 
         proc.stderr.close()
     time.sleep(1.0)  # FFmpeg sees the end of its input and finishes the file on its own
     rows = _whole_rows(csv_path)
-    assert _frames_in(video) >= rows - 60  # at most a couple of seconds behind the CSV
+    assert count_frames(video) >= rows - 60  # at most a couple of seconds behind the CSV
 
 
 # ----------------------------------------------------------------------------- the writer itself
@@ -232,7 +222,7 @@ def _frame(i: int) -> np.ndarray:
     return img
 
 
-def test_annotated_video_is_h264_that_plays(tmp_path):
+def test_annotated_video_is_h264_that_plays(tmp_path, count_frames):
     import cv2
 
     w = AnnotatedWriter(tmp_path / "a.mp4", 25.0)
@@ -243,10 +233,10 @@ def test_annotated_video_is_h264_that_plays(tmp_path):
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
     fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode()
     cap.release()
-    assert fourcc.lower() in ("avc1", "h264") and _frames_in(tmp_path / "a.mp4") == 30
+    assert fourcc.lower() in ("avc1", "h264") and count_frames(tmp_path / "a.mp4") == 30
 
 
-def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog):
+def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog, count_frames):
     monkeypatch.setenv(videofile.FFMPEG_ENV, "opencv")  # as where imageio-ffmpeg is missing
     monkeypatch.setattr(videofile, "_announced", False)
     with caplog.at_level(logging.WARNING, logger=videofile.__name__):
@@ -255,5 +245,5 @@ def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog):
             for i in range(10):
                 w.write(_frame(i))
             w.close()
-            assert w.encoder == "mp4v (OpenCV)" and _frames_in(tmp_path / name) == 10
+            assert w.encoder == "mp4v (OpenCV)" and count_frames(tmp_path / name) == 10
     assert len(caplog.records) == 1 and "imageio-ffmpeg" in caplog.text and "OpenCV" in caplog.text

@@ -86,19 +86,8 @@ def _wait_for_rows(csv_path: Path, proc: subprocess.Popen, rows: int, timeout: f
     raise AssertionError(f"no {rows} rows in {csv_path} within {timeout} s")
 
 
-def _count_frames(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_analyze_stopped_by_a_signal_finishes_its_files(tmp_path, landmarker_path, media_dir, sig):
+def test_analyze_stopped_by_a_signal_finishes_its_files(tmp_path, landmarker_path, media_dir, sig, count_frames):
     """kill PID (SIGTERM) does what Ctrl+C does: summary, totals in the sidecar, a playable video."""
     csv_path, video = tmp_path / "t.csv", tmp_path / "a.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "dan_core", "analyze", str(media_dir / VIDEO), "--csv", str(csv_path),
@@ -119,7 +108,7 @@ def test_analyze_stopped_by_a_signal_finishes_its_files(tmp_path, landmarker_pat
     assert meta["rows"] == summary["rows"] and meta["summary"]["signal"] == sig.name and "finished" in meta
     _, cols, _ = read_timeline(csv_path)
     assert len(cols["frame"]) == summary["rows"] and csv_path.read_bytes().endswith(b"\n")
-    assert _count_frames(video) == summary["frames"]
+    assert count_frames(video) == summary["frames"]
 
 
 def test_app_stopped_by_sigterm_finishes_the_recording(tmp_path, landmarker_path, media_dir):
