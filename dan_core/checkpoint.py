@@ -150,8 +150,12 @@ def _build(config: DANConfig, state: dict[str, torch.Tensor], path: str | Path, 
 
 def load_model(path: str | Path, *, use_ema: bool = True) -> DAN:
     """Rebuild a DAN from one of our checkpoints (EMA weights when present and better on validation)."""
+    return model_from_checkpoint(load_file(path), path, use_ema=use_ema)
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path, *, use_ema: bool = True) -> DAN:
+    """``load_model`` for a checkpoint dict already read with ``load_file`` (``path`` names it in errors)."""
     path = Path(path)
-    ckpt = load_file(path)
     if "config" not in ckpt or "model" not in ckpt:
         if "model_state_dict" in ckpt:
             raise DanFerError(f"{path} looks like an official DAN checkpoint: convert it with `dan-fer import-checkpoint`")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from dan_core.augment import augment, to_float
 from dan_core.batches import DeviceBatches, class_prior, holdout_split, make_sampler
-from dan_core.checkpoint import load_file, load_model
+from dan_core.checkpoint import load_file, model_from_checkpoint
 from dan_core.classes import dataset_info
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.distributed import DistInfo, init_distributed, pick_device
@@ -268,13 +268,14 @@ def main(cfg: TrainConfig) -> dict:
     if cfg.init:
         ckpt = load_file(cfg.init)
         load_resnet18_weights(model.backbone, ckpt.get("state_dict", ckpt))
-    if cfg.weights:
-        start = load_model(cfg.weights)
+    start_file = load_file(cfg.weights) if cfg.weights else {}
+    if start_file:
+        start = model_from_checkpoint(start_file, cfg.weights)
         if start.config.class_names != class_names or start.config.num_heads != cfg.num_heads:
             raise DanFerError(f"{cfg.weights} has other classes or heads than this run")
         model.load_state_dict(start.state_dict())
     affinity = AffinityLoss(len(class_names), model_cfg.feat_dim)
-    if cfg.weights and "affinity" in (start_file := load_file(cfg.weights)):
+    if "affinity" in start_file:
         affinity.load_state_dict(start_file["affinity"])  # keep the class centres: no jump in the affinity term
     tau = cfg.la_tau if cfg.loss == "logit-adjusted" else 0.0
     criterion = ClassAwareLoss(class_prior(train_records), tau, cfg.class_weight_power, cfg.label_smoothing).to(device)
