@@ -25,8 +25,6 @@ def option(default: Any, help: str, *, group: str = "", flag: str = "", choices:
     meta = {"help": help, "group": group, "flag": flag, "choices": choices, "required": required}
     if nested:
         return dataclasses.field(default_factory=default, metadata=meta)
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -84,7 +82,7 @@ def from_args(cls: type[T], args: argparse.Namespace, *, prefix: str = "") -> T:
         dest = prefix + f.name
         if dataclasses.is_dataclass(default):
             values[f.name] = from_args(type(default), args, prefix=prefix)
-        elif isinstance(default, tuple) and len(default) == 2 and not isinstance(default, bool):
+        elif isinstance(default, tuple) and len(default) == 2:
             values[f.name] = (getattr(args, dest + "_min"), getattr(args, dest + "_max"))
         elif hasattr(args, dest):
             values[f.name] = getattr(args, dest)

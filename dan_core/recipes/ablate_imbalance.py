@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dan_core.augment import to_float
-from dan_core.batches import class_prior, holdout_split
+from dan_core.batches import balanced_weights, class_prior, holdout_split
 from dan_core.calibrate import fit_temperature, softmax
 from dan_core.checkpoint import load_model
 from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
@@ -68,7 +68,7 @@ def train_classifier(model: DAN, feats: torch.Tensor, records: FaceRecords, prio
     labels = torch.as_tensor(records.labels)
     soft = torch.as_tensor(records.soft_targets)
     n, batch = len(labels), 256
-    weights = torch.as_tensor(1.0 / np.maximum(records.class_counts(), 1)[records.labels])
+    weights = balanced_weights(records)
     head.train()
     for _ in range(epochs):
         order = torch.multinomial(weights, n, replacement=True) if balanced else torch.randperm(n)
