@@ -27,7 +27,6 @@ import hashlib
 import json
 import lzma
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,13 +35,14 @@ import numpy as np
 import torch
 
 from dan_core import train
+from dan_core.bench_model import bench_train, median_ms
 from dan_core.calibrate import calibrate, selection_split
 from dan_core.checkpoint import load_model, save_model
 from dan_core.errors import DanFerError
 from dan_core.evaluate import evaluate_model
 from dan_core.export import export_onnx
 from dan_core.metrics import plot_confusion, plot_learning_curve
-from dan_core.model import DAN, DANConfig
+from dan_core.model import DAN
 from dan_core.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,39 +84,16 @@ def prepare_data(data: Path, work: Path) -> Path:
 
 def measure_step_seconds(cfg: TrainConfig, device: torch.device, steps: int = 12) -> float:
     """Seconds per training step of the recipe's model and batch on ``device`` (after 4 warm-up steps)."""
-    from dan_core.augment import augment
-
-    model = DAN(DANConfig(input_size=cfg.image_size, num_heads=cfg.num_heads)).to(device)
-    if cfg.channels_last and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.randint(0, 256, (cfg.batch_size, 1, 48, 48), dtype=torch.uint8, device=device)
-    labels = torch.randint(0, 8, (cfg.batch_size,), device=device)
-    times = []
-    for i in range(steps + 4):
-        _sync(device)
-        start = time.perf_counter()
-        x = augment(images, cfg.image_size, cfg.augment, gray=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp and device.type == "cuda"):
-            loss = torch.nn.functional.cross_entropy(model(x).logits.float(), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        _sync(device)
-        if i >= 4:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    gpu = device.type == "cuda"
+    images_per_s = bench_train(cfg.image_size, cfg.batch_size, steps, device, warmup=4, augment_config=cfg.augment,
+                               gray=cfg.color == "gray", amp=cfg.amp and gpu, channels_last=cfg.channels_last and gpu)
+    return cfg.batch_size / images_per_s
 
 
 def fit_epochs(cfg: TrainConfig, train_faces: int, step_s: float, minutes: float) -> int:
     """The recipe's epochs, or fewer if ``minutes`` of training (plus 25% for validation) cannot hold them."""
     steps = max(train_faces // cfg.batch_size, 1)
     return max(1, min(cfg.epochs, int(minutes * 60 / (steps * step_s * 1.25))))
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @torch.inference_mode()
@@ -128,16 +105,12 @@ def bench_torch(model: DAN, device: torch.device, batches: tuple[int, ...] = (1,
     for dtype in (torch.float32, torch.bfloat16):
         for batch in batches:
             x = torch.rand(batch, 3, size, size, device=device)
-            times = []
-            for i in range(repeats + 5):
-                _sync(device)
-                start = time.perf_counter()
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+
+            def forward(x: torch.Tensor = x, bf16: bool = dtype == torch.bfloat16) -> None:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     model(x)
-                _sync(device)
-                if i >= 5:  # warm-up excluded
-                    times.append((time.perf_counter() - start) * 1000)
-            ms = statistics.median(times)
+
+            ms = median_ms(forward, repeats, warmup=5, device=device)
             rows.append({"device": str(device), "dtype": str(dtype).removeprefix("torch."), "batch": batch,
                          "ms_per_batch": ms, "ms_per_face": ms / batch})
     return rows
