@@ -99,6 +99,21 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch
     raise DanFerError(f"unknown scheduler {cfg.scheduler!r}")
 
 
+STAGES = (("stem", ("conv1", "bn1")), ("layer1", ("layer1",)), ("layer2", ("layer2",)), ("layer3", ("layer3",)))
+
+
+def freeze_backbone(model: DAN, upto: str) -> tuple[nn.Module, ...]:
+    """Stop training the backbone up to and including stage ``upto``; returns the frozen modules,
+    which the training loop keeps in eval mode so their BatchNorm statistics stay fixed too."""
+    if not upto:
+        return ()
+    last = [stage for stage, _ in STAGES].index(upto)
+    frozen = tuple(getattr(model.backbone, name) for _, names in STAGES[: last + 1] for name in names)
+    for module in frozen:
+        module.requires_grad_(False)
+    return frozen
+
+
 # ---------------------------------------------------------------------------- loops
 @dataclass
 class EpochStats:
@@ -114,9 +129,11 @@ class EpochStats:
 def train_one_epoch(model: nn.Module, affinity: AffinityLoss, partition: PartitionLoss, criterion: ClassAwareLoss,
                     loader: DataLoader | DeviceBatches, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
                     cfg: TrainConfig, device: torch.device, size: int, ema: ModelEma | None, epoch: int, show: bool,
-                    start_step: int = 0, on_step=None) -> EpochStats:
+                    start_step: int = 0, on_step=None, frozen: tuple[nn.Module, ...] = ()) -> EpochStats:
     """One epoch (or what is left of it after ``start_step``); ``on_step(step)`` runs after every step."""
     model.train()
+    for module in frozen:
+        module.eval()
     sums = np.zeros(4)
     correct = seen = 0
     use_amp = cfg.amp and device.type == "cuda"
@@ -289,7 +306,8 @@ def main(cfg: TrainConfig) -> dict:
     train_loader = make_train_batches(train_records, cfg, info, device, per_rank_batch)
     val_loader = eval_loader(val_records, cfg)
     steps_per_epoch = len(train_loader) if not cfg.max_steps else min(cfg.max_steps, len(train_loader))
-    opt = make_optimizer(list(model.parameters()) + list(affinity.parameters()), cfg)
+    frozen = freeze_backbone(model, cfg.freeze)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad] + list(affinity.parameters()), cfg)
     sched = make_scheduler(opt, cfg, steps_per_epoch)
     start_epoch, start_step, best = 0, 0, -1.0
     ckpt = load_file(cfg.resume) if cfg.resume else {}
@@ -331,7 +349,8 @@ def main(cfg: TrainConfig) -> dict:
                     save_checkpoint(out / "last.pt", model, affinity, opt, sched, ema, epoch, cfg, model_cfg, metrics, step=step)
 
         stats = train_one_epoch(train_model, affinity, partition, criterion, train_loader, opt, sched, cfg, device,
-                                size, ema, epoch, info.main, start_step=start_step, on_step=on_step)
+                                size, ema, epoch, info.main, start_step=start_step, on_step=on_step,
+                                frozen=frozen)
         start_step = 0
         if info.main:
             gray = cfg.color == "gray"

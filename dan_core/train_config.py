@@ -48,6 +48,9 @@ class TrainConfig:
     init: str = option("", "torchvision-named ResNet-18 weights for the backbone (ImageNet, MS-Celeb-1M)", group=MODEL)
     weights: str = option("", "start from a whole dan-fer checkpoint (fine-tuning; its EMA weights when better)",
                           group=MODEL)
+    freeze: str = option("", "keep the backbone fixed up to and including this stage (weights and BatchNorm "
+                         "statistics): fine-tuning on a slow CPU, layer2 trains about 1.5x faster", group=MODEL,
+                         choices=("", "stem", "layer1", "layer2", "layer3"))
     # optimisation
     epochs: int = option(40, "epochs", group=OPTIM)
     batch_size: int = option(256, "global batch, split across DDP processes", group=OPTIM)

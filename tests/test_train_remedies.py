@@ -133,6 +133,23 @@ def test_holdout_run_with_logit_adjustment_validates_on_the_held_out_faces(tmp_p
     assert 0 <= record["val_accuracy"] <= 1 and set(record["val_per_class"]) == set(ckpt["class_names"])
 
 
+def test_freeze_keeps_the_early_backbone_and_its_batchnorm_statistics_fixed(tmp_path: Path, fer_dir: Path) -> None:
+    from dan_core.train import main
+
+    common = dict(dataset="ferplus", data=str(fer_dir), image_size=32, color="gray", batch_size=16, num_heads=2,
+                  threads=1, epochs=1, max_steps=2, limit_train=200, limit_val=32, tta_flip=False)
+    main(TrainConfig(out=str(tmp_path / "a"), **common))
+    start = load_file(tmp_path / "a" / "last.pt")["model"]
+    main(TrainConfig(out=str(tmp_path / "b"), weights=str(tmp_path / "a" / "last.pt"), freeze="layer1", lr=0.05,
+                     **common))
+    after = load_file(tmp_path / "b" / "last.pt")["model"]
+    fixed = [k for k in start if k.startswith(("backbone.conv1", "backbone.bn1", "backbone.layer1."))]
+    assert any(k.endswith("running_mean") for k in fixed)
+    assert all(torch.equal(start[k], after[k]) for k in fixed)
+    moved = [k for k in start if k.startswith(("backbone.layer2.", "backbone.layer4.")) and k.endswith("weight")]
+    assert all(not torch.equal(start[k], after[k]) for k in moved)
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_mid_epoch_from_its_step_checkpoint(tmp_path: Path, fer_dir: Path) -> None:
     out = tmp_path / "run"
