@@ -95,8 +95,9 @@ def calibrate(model: DAN, records: FaceRecords, prior: np.ndarray, la_tau: float
     """
     logits = model_logits(model, records, show=show)
     labels = records.labels
-    rows = scan_shifts(logits, labels, prior, list(scan), model.config.class_names) if la_tau is None else []
+    rows: list[dict] = []
     if la_tau is None:
+        rows = scan_shifts(logits, labels, prior, list(scan), model.config.class_names)
         la_tau = max(rows, key=lambda r: r["accuracy"] + r["mean_class_accuracy"])["tau"]
     shift = -la_tau * np.log(prior)
     temperature = fit_temperature(logits + shift, labels)

@@ -37,6 +37,11 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
+# The backbone's stages in forward order, each with the modules it is made of.
+STAGES: dict[str, tuple[str, ...]] = {"stem": ("conv1", "bn1"), "layer1": ("layer1",), "layer2": ("layer2",),
+                                      "layer3": ("layer3",), "layer4": ("layer4",)}
+
+
 class ResNet18Features(nn.Module):
     """conv1 → bn1 → relu → maxpool → layer1..4; output (B, 512, H/32, W/32)."""
 
@@ -61,6 +66,11 @@ class ResNet18Features(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def stages_upto(self, stage: str) -> tuple[nn.Module, ...]:
+        """The modules of every stage up to and including ``stage`` (a key of ``STAGES``), in forward order."""
+        names = list(STAGES)
+        return tuple(getattr(self, module) for name in names[: names.index(stage) + 1] for module in STAGES[name])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

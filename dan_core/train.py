@@ -99,16 +99,10 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch
     raise DanFerError(f"unknown scheduler {cfg.scheduler!r}")
 
 
-STAGES = (("stem", ("conv1", "bn1")), ("layer1", ("layer1",)), ("layer2", ("layer2",)), ("layer3", ("layer3",)))
-
-
 def freeze_backbone(model: DAN, upto: str) -> tuple[nn.Module, ...]:
     """Stop training the backbone up to and including stage ``upto``; returns the frozen modules,
     which the training loop keeps in eval mode so their BatchNorm statistics stay fixed too."""
-    if not upto:
-        return ()
-    last = [stage for stage, _ in STAGES].index(upto)
-    frozen = tuple(getattr(model.backbone, name) for _, names in STAGES[: last + 1] for name in names)
+    frozen = model.backbone.stages_upto(upto) if upto else ()
     for module in frozen:
         module.requires_grad_(False)
     return frozen

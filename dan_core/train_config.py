@@ -17,6 +17,7 @@ from dan_core.checkpoint import load_file
 from dan_core.cli_fields import option
 from dan_core.data import READERS
 from dan_core.errors import DanFerError
+from dan_core.resnet import STAGES
 
 DATA, MODEL, OPTIM, RUN = "data", "model", "optimisation", "run"
 
@@ -50,7 +51,7 @@ class TrainConfig:
                           group=MODEL)
     freeze: str = option("", "keep the backbone fixed up to and including this stage (weights and BatchNorm "
                          "statistics): fine-tuning on a slow CPU, layer2 trains about 1.5x faster", group=MODEL,
-                         choices=("", "stem", "layer1", "layer2", "layer3"))
+                         choices=("", *list(STAGES)[:-1]))  # all but layer4: something must train
     # optimisation
     epochs: int = option(40, "epochs", group=OPTIM)
     batch_size: int = option(256, "global batch, split across DDP processes", group=OPTIM)
