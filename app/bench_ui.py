@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     window.start(args.video)
     if args.lsl:
         window.engine.enable_study(lsl=True, lsl_markers=True)
-        window.start_recording(Path(tmp.name) / "bench.csv")
+        window.recording.start_recording(Path(tmp.name) / "bench.csv")
     qapp.exec()
     measured = time.monotonic() - state.get("start", time.monotonic())
     beat.stop()
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     n = len(latencies)
     out = {
         "video": Path(args.video).name,
-        "backend": window._pipeline.backend if window._pipeline else None,
+        "backend": window.status.pipeline.backend if window.status.pipeline else None,
         "measured_s": round(measured, 2),
         "displayed_frames": n,
         "displayed_fps": round(n / measured, 2) if measured > 0 else 0.0,

@@ -119,7 +119,8 @@ def run(options: Options) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.signal_stop import SignalStop
-    from app.window import MainWindow, load_settings
+    from app.state import load_settings
+    from app.window import MainWindow
 
     logging.basicConfig(level=logging.WARNING, format="dan-fer app: %(message)s")
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
@@ -162,7 +163,7 @@ def run(options: Options) -> int:
     finally:
         stop.restore()
     if stop.signum:
-        rec = window.recording
+        rec = window.recording.info
         if auto is None and rec is not None and rec.csv_path is not None and not rec.active:
             print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
         return 128 + stop.signum  # 130 Ctrl+C, 143 SIGTERM, like the shell
@@ -198,7 +199,7 @@ class Automation:
         """After the window started: the recording request queues behind loading the model."""
         w = self.window
         if self.options.record:
-            w.start_recording(Path(self.options.record), force=self.options.force)
+            w.recording.start_recording(Path(self.options.record), force=self.options.force)
         self._startup.start(int(self.STARTUP_LIMIT_S * 1000))
 
     def _arm(self) -> None:
@@ -229,8 +230,8 @@ class Automation:
         from PySide6.QtWidgets import QApplication
 
         w = self.window
-        if self.options.record and w.is_recording:
-            w.stop_recording()
+        if self.options.record and w.recording.is_recording:
+            w.recording.stop_recording()
         if self.options.screenshot:
             QApplication.processEvents()
             path = Path(self.options.screenshot)
@@ -241,7 +242,7 @@ class Automation:
             else:
                 print(f"dan-fer app: screenshot saved to {path}")
         w.shutdown()  # finishes the recording file before the event loop ends
-        rec = w.recording
+        rec = w.recording.info
         if rec is not None and rec.csv_path is not None and not rec.active:
             print(f"dan-fer app: {rec.message or f'recording saved: {rec.csv_path}'}")
         w.close()

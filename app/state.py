@@ -1,4 +1,4 @@
-"""The app's model: settings, the selected face's timeline, the UI-block meter. No Qt here.
+"""The app's model: settings and where they persist, the selected face's timeline, the UI-block meter. No Qt here.
 
 Everything in this module is plain Python + NumPy so it can be tested without a QApplication
 and reused by scripts; the Qt widgets only observe it.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -79,6 +79,50 @@ class AppSettings:
 
     def to_mapping(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class SettingsStore(Protocol):
+    """Where settings persist: ``QSettings`` in the app, any object with these three methods in scripts and tests."""
+
+    def value(self, key: str) -> Any: ...
+    def setValue(self, key: str, value: Any) -> None: ...  # noqa: N802 (QSettings' name)
+    def sync(self) -> None: ...
+
+
+def load_settings(store: SettingsStore) -> AppSettings:
+    return AppSettings.from_mapping(lambda key: store.value(key))
+
+
+def save_settings(store: SettingsStore, settings: AppSettings, keys: tuple[str, ...] | None = None) -> None:
+    values = settings.to_mapping()
+    for key in keys or tuple(values):
+        store.setValue(key, values[key])
+    store.sync()
+
+
+class Preferences:
+    """The settings in use and the store they persist in: the one object the window's areas share.
+
+    Every area reads ``current``; a change goes through ``change`` or ``replace``, so what one area
+    changes is what the others read next, and what is saved is what is in use.
+    """
+
+    def __init__(self, store: SettingsStore, settings: AppSettings | None = None) -> None:
+        self.store = store
+        self.current = (settings or load_settings(store)).validated()
+
+    def change(self, *, persist: bool = True, **values: Any) -> None:
+        """Set a few fields (``persist=False``: for this run only, the stored value stays)."""
+        for key, value in values.items():
+            setattr(self.current, key, value)
+        if persist:
+            save_settings(self.store, self.current, tuple(values))
+
+    def replace(self, new: AppSettings) -> AppSettings:
+        """Use ``new`` (validated) from now on and save all of it; returns the settings it replaced."""
+        old, self.current = self.current, new.validated()
+        save_settings(self.store, self.current)
+        return old
 
 
 def _coerce(raw: Any, kind: type) -> Any:

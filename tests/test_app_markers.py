@@ -57,7 +57,7 @@ def _recording(qtbot, w, media_dir, out):
     qtbot.waitUntil(lambda: w.last_packet is not None and w.last_packet.result is not None and len(w.last_packet.result.faces) > 0,
                     timeout=TIMEOUT)
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
-        w.start_recording(out)
+        w.recording.start_recording(out)
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 3, timeout=TIMEOUT)
 
 
@@ -83,7 +83,7 @@ def test_keys_and_the_m_dialog_write_markers_at_once(qtbot, window, media_dir, t
         QTest.keyClick(w, Qt.Key.Key_7)  # no label set: the digit itself
     assert got.args[0].label == "7"
     QTest.keyClick(w, Qt.Key.Key_M)
-    dialog = w.marker_dialog
+    dialog = w.markers.marker_dialog
     assert dialog is not None and dialog.isVisible()
     dialog.setTextValue("participant laughed")
     with qtbot.waitSignal(w.engine.marker_added, timeout=TIMEOUT) as got:
@@ -126,7 +126,7 @@ def test_lsl_markers_in_the_app_land_on_the_frame_shown(qtbot, window, media_dir
     faces = pylsl.StreamInlet(found[0])
     faces.open_stream(timeout=10.0)
     sample, _ = faces.pull_sample(timeout=10.0)
-    assert sample is not None and len(sample) == 5 + len(w._class_names) and sample[0] >= 1  # face_id, box, classes
+    assert sample is not None and len(sample) == 5 + len(w.overlays.class_names) and sample[0] >= 1  # face_id, box, classes
     before = w.last_packet.media_time_s
     with qtbot.waitSignal(w.engine.marker_added, timeout=TIMEOUT) as got:
         stim.push_sample(["stimulus on"])
@@ -134,5 +134,5 @@ def test_lsl_markers_in_the_app_land_on_the_frame_shown(qtbot, window, media_dir
     assert event.source == "lsl" and event.label == "stimulus on"
     assert before - 0.05 <= event.time_s <= before + 0.5  # the frame leaving the source then, not a later one
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
-        w.stop_recording()
+        w.recording.stop_recording()
     assert read_events(events_path(out))[0].source == "lsl"

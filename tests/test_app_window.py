@@ -100,25 +100,25 @@ def test_video_shows_face_bars_and_attention_overlay(qtbot, make_window, media_d
     packet = wait_for_face(qtbot, w)
     face = packet.result.faces[0]
     assert w.view.has_frame()
-    assert w.probs.face_count >= 1  # probability bars per face
-    assert w.heads.has_strip  # crop + fused + per-head thumbnails of the selected face
+    assert w.overlays.probs.face_count >= 1  # probability bars per face
+    assert w.overlays.heads.has_strip  # crop + fused + per-head thumbnails of the selected face
     assert packet.heads.shape == (96, 96 * (2 + face.attention.shape[0]), 4)
-    assert w.selected_face == face.face_id
-    assert "onnxruntime" in w.backend_label.text()
+    assert w.overlays.selected_face == face.face_id
+    assert "onnxruntime" in w.status.backend_label.text()
     # the overlay changes the pixels inside the face box; with the overlay off they are the raw frame
     x, y, bw, bh = face.box
     inside = np.s_[y + bh // 3: y + 2 * bh // 3, x + bw // 3: x + 2 * bw // 3]
-    w.set_paused(True)  # one picture, so only the overlay differs between the two packets
+    w.sources.set_paused(True)  # one picture, so only the overlay differs between the two packets
     qtbot.wait(500)  # let a frame that was in flight land
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
-        w.set_heatmap_mode("fused")
+        w.overlays.set_heatmap_mode("fused")
     fused_packet = w.last_packet
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
-        w.set_heatmap_mode("off")
+        w.overlays.set_heatmap_mode("off")
     assert w.last_packet.media_time_s == fused_packet.media_time_s
     fused, off = fused_packet.image[inside].astype(int), w.last_packet.image[inside].astype(int)
     assert np.abs(fused - off).mean() > 5.0
-    qtbot.waitUntil(lambda: len(w._timeline) > 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(w.overlays.timeline_buffer) > 0, timeout=TIMEOUT)
     assert max(w.timeline.curve_lengths()) > 0
 
 
@@ -126,16 +126,16 @@ def test_heatmap_key_cycles_modes_and_persists(qtbot, make_window, store, media_
     w = make_window(heatmap="off")
     w.start(str(media_dir / VIDEO))
     wait_for_face(qtbot, w)
-    modes = heatmap_modes(w._num_heads)
+    modes = heatmap_modes(w.overlays.num_heads)
     seen = []
     for _ in range(len(modes)):
         QTest.keyClick(w, Qt.Key.Key_H)
-        seen.append(w.heatmap_mode)
-        assert w.engine.options().heatmap == w.heatmap_mode
-        assert w.heatmap_combo.currentData() == w.heatmap_mode
+        seen.append(w.overlays.heatmap_mode)
+        assert w.engine.options().heatmap == w.overlays.heatmap_mode
+        assert w.overlays.heatmap_combo.currentData() == w.overlays.heatmap_mode
     assert seen == list(modes[1:]) + ["off"]
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
-        w.set_heatmap_mode("all")
+        w.overlays.set_heatmap_mode("all")
     store.sync()
     assert store.value("heatmap") == "all"
 
@@ -146,10 +146,10 @@ def test_recording_start_stop_writes_csv_rows(qtbot, make_window, media_dir, tmp
     wait_for_face(qtbot, w)
     out = tmp_path / "timeline.csv"
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
-        w.start_recording(out)
-    assert w.is_recording and out.exists()
+        w.recording.start_recording(out)
+    assert w.recording.is_recording and out.exists()
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 5, timeout=TIMEOUT)
-    assert "REC" in w.rec_label.text()
+    assert "REC" in w.recording.rec_label.text()
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT) as blocker:
         QTest.keyClick(w, Qt.Key.Key_R)  # R toggles: stops
     info = blocker.args[0]
@@ -157,7 +157,7 @@ def test_recording_start_stop_writes_csv_rows(qtbot, make_window, media_dir, tmp
     lines = out.read_text().splitlines()
     assert lines[0].startswith("time_s,frame,face_id,x,y,w,h,") and len(lines) - 1 == info.rows
     assert json.loads(sidecar_path(out).read_text())["rows"] == info.rows
-    assert w.banner("recorded") is not None
+    assert w.banners.get("recorded") is not None
 
 
 def test_recording_with_annotated_video_in_the_record_folder(qtbot, make_window, media_dir, tmp_path):
@@ -185,7 +185,7 @@ def test_closing_the_window_while_recording_finishes_the_file(qtbot, make_window
     wait_for_face(qtbot, w)
     out = tmp_path / "closing.csv"
     with qtbot.waitSignal(w.engine.recording_changed, timeout=TIMEOUT):
-        w.start_recording(out)
+        w.recording.start_recording(out)
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 3, timeout=TIMEOUT)
     t0 = time.monotonic()
     w.close()
@@ -199,7 +199,7 @@ def test_still_image_redraws_on_option_change_and_snapshot(qtbot, make_window, m
     w = make_window(heatmap="fused")
     w.start(str(media_dir / "nasa_astronaut_eileen_collins.png"))
     first = wait_for_face(qtbot, w)
-    assert w._source.is_still
+    assert w.sources.source.is_still
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT):
         QTest.keyClick(w, Qt.Key.Key_H)  # fused -> head1: the same still, drawn again
     assert w.last_packet.seq > first.seq and w.last_packet.media_time_s == first.media_time_s
@@ -213,27 +213,27 @@ def test_group_photo_shows_several_faces_in_image_mode(qtbot, make_window, media
     w.start(str(media_dir / VIDEO))
     wait_for_face(qtbot, w)
     with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):  # a photo after a video: IMAGE mode
-        w.open_source(str(media_dir / "pexels_group_meeting.jpeg"))
-    assert w._source.mode == "image"
+        w.sources.open_source(str(media_dir / "pexels_group_meeting.jpeg"))
+    assert w.sources.source.mode == "image"
     qtbot.waitUntil(lambda: w.last_packet is not None and w.last_packet.result is not None
                     and len(w.last_packet.result.faces) >= 2, timeout=TIMEOUT)
-    assert w.probs.face_count == len(w.last_packet.result.faces)
+    assert w.overlays.probs.face_count == len(w.last_packet.result.faces)
     # clicking a face in the view selects it
-    other = next(f for f in w.last_packet.result.faces if f.face_id != w.selected_face)
+    other = next(f for f in w.last_packet.result.faces if f.face_id != w.overlays.selected_face)
     x, y, bw, bh = other.box
     t = w.view._target()  # where the frame lies in the view
     scale = t.width() / w.last_packet.image.shape[1]
     QTest.mouseClick(w.view, Qt.MouseButton.LeftButton, pos=QPoint(int(t.x() + (x + bw / 2) * scale), int(t.y() + (y + bh / 2) * scale)))
-    assert w.selected_face == other.face_id and w.engine.options().selected_id == other.face_id
+    assert w.overlays.selected_face == other.face_id and w.engine.options().selected_id == other.face_id
 
 
 def test_pause_and_seek_a_video(qtbot, make_window, media_dir):
     w = make_window()
     w.start(str(media_dir / VIDEO))
     wait_for_face(qtbot, w)
-    assert w.seek_slider.isEnabled() and w.seek_slider.maximum() > 100
+    assert w.sources.seek_slider.isEnabled() and w.sources.seek_slider.maximum() > 100
     QTest.keyClick(w, Qt.Key.Key_Space)
-    assert w._paused and w.play_button.text() == "Play"
+    assert w.sources.paused and w.sources.play_button.text() == "Play"
     qtbot.wait(300)
     seq = w.last_packet.seq
     qtbot.wait(500)
@@ -241,7 +241,7 @@ def test_pause_and_seek_a_video(qtbot, make_window, media_dir):
     with qtbot.waitSignal(w.displayed, timeout=TIMEOUT, check_params_cb=lambda p: p.media_time_s >= 10.0):
         w.engine.seek(10.0)  # a seek while paused shows the frame there
     QTest.keyClick(w, Qt.Key.Key_Space)
-    assert not w._paused
+    assert not w.sources.paused
 
 
 def test_drop_a_file_opens_it_and_keys_toggle_fullscreen(qtbot, make_window, media_dir):
@@ -250,16 +250,16 @@ def test_drop_a_file_opens_it_and_keys_toggle_fullscreen(qtbot, make_window, med
 
     w = make_window(cameras=[])
     w.start(None)  # no camera: a message, then the user drops a video on the window
-    assert w.banner("camera") is not None
+    assert w.banners.get("camera") is not None
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(media_dir / VIDEO))])
     event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(w.engine.source_opened, timeout=TIMEOUT):
         w.dropEvent(event)
-    assert w.source_combo.currentText() == VIDEO and w.banner("camera") is None
+    assert w.sources.source_combo.currentText() == VIDEO and w.banners.get("camera") is None
     wait_for_face(qtbot, w)
-    qtbot.waitUntil(lambda: "processed" in w.fps_label.text(), timeout=TIMEOUT)  # capture / processed / shown fps, latency
-    assert "model:" in w.model_label.text() and "classes" in w.model_label.text()
+    qtbot.waitUntil(lambda: "processed" in w.status.fps_label.text(), timeout=TIMEOUT)  # capture / processed / shown fps, latency
+    assert "model:" in w.status.model_label.text() and "classes" in w.status.model_label.text()
     QTest.keyClick(w, Qt.Key.Key_F)
     assert w.fullscreen_action.isChecked()
     QTest.keyClick(w, Qt.Key.Key_F)
@@ -300,7 +300,7 @@ class FakeCamera:
 def test_no_camera_shows_message_with_next_step(qtbot, make_window):
     w = make_window(cameras=[])
     w.start(None)
-    banner = w.banner("camera")
+    banner = w.banners.get("camera")
     assert banner is not None and "No camera found" in banner.text
     assert "Open video or image…" in banner.button_labels()
     assert w.isVisible()
@@ -313,7 +313,7 @@ def test_camera_that_cannot_be_opened(qtbot, make_window):
     w = make_window(engine=Engine(open_source=open_source), cameras=[(0, "Fake cam")])
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT):
         w.start(None)
-    assert "camera 0 cannot be opened" in w.banner("camera").text
+    assert "camera 0 cannot be opened" in w.banners.get("camera").text
 
 
 def test_camera_unplugged_mid_stream_while_recording(qtbot, make_window, tmp_path):
@@ -321,13 +321,13 @@ def test_camera_unplugged_mid_stream_while_recording(qtbot, make_window, tmp_pat
     w = make_window(engine=Engine(open_source=lambda spec: camera), cameras=[(0, "Fake cam")])
     out = tmp_path / "lost.csv"
     w.start("0")
-    w.start_recording(out)
+    w.recording.start_recording(out)
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "camera_lost"):
         pass
-    qtbot.waitUntil(lambda: w.banner("camera_lost") is not None, timeout=TIMEOUT)
-    assert "Retry camera" in w.banner("camera_lost").button_labels()
-    qtbot.waitUntil(lambda: w.banner("recorded") is not None, timeout=TIMEOUT)  # the file was closed and the user told
-    assert str(out) in w.banner("recorded").text and json.loads(sidecar_path(out).read_text())["rows"] == 0
+    qtbot.waitUntil(lambda: w.banners.get("camera_lost") is not None, timeout=TIMEOUT)
+    assert "Retry camera" in w.banners.get("camera_lost").button_labels()
+    qtbot.waitUntil(lambda: w.banners.get("recorded") is not None, timeout=TIMEOUT)  # the file was closed and the user told
+    assert str(out) in w.banners.get("recorded").text and json.loads(sidecar_path(out).read_text())["rows"] == 0
     assert w.view.has_frame()  # the last picture stays; the window is alive
     QTest.keyClick(w, Qt.Key.Key_H)
 
@@ -337,8 +337,8 @@ def test_source_raising_mid_stream_is_reported(qtbot, make_window):
     w = make_window(engine=Engine(open_source=lambda spec: camera), cameras=[(0, "Fake cam")])
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "camera_lost"):
         w.start("0")
-    qtbot.waitUntil(lambda: w.banner("camera_lost") is not None, timeout=TIMEOUT)
-    assert "USB device disconnected" in w.banner("camera_lost").text
+    qtbot.waitUntil(lambda: w.banners.get("camera_lost") is not None, timeout=TIMEOUT)
+    assert "USB device disconnected" in w.banners.get("camera_lost").text
 
 
 def test_unreadable_file(qtbot, make_window, tmp_path):
@@ -347,7 +347,7 @@ def test_unreadable_file(qtbot, make_window, tmp_path):
     w = make_window()
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "source"):
         w.start(str(bad))
-    banner = w.banner("source")
+    banner = w.banners.get("source")
     assert "broken video.mp4" in banner.text and "Open video or image…" in banner.button_labels()
 
 
@@ -355,7 +355,7 @@ def test_missing_model_keeps_showing_the_video(qtbot, make_window, media_dir, tm
     w = make_window(model=str(tmp_path / "nope.onnx"))
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "model"):
         w.start(str(media_dir / VIDEO))
-    banner = w.banner("model")
+    banner = w.banners.get("model")
     assert "nope.onnx" in banner.text and "Choose model…" in banner.button_labels()
     qtbot.waitUntil(lambda: w.view.has_frame(), timeout=TIMEOUT)  # raw frames still play
     assert w.last_packet.result is None
@@ -367,7 +367,7 @@ def test_invalid_model_file(qtbot, make_window, media_dir, tmp_path):
     w = make_window(model=str(junk))
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "model"):
         w.start(str(media_dir / VIDEO))
-    assert w.banner("model") is not None
+    assert w.banners.get("model") is not None
 
 
 def test_unavailable_backend_offers_auto(qtbot, make_window, media_dir):
@@ -378,10 +378,10 @@ def test_unavailable_backend_offers_auto(qtbot, make_window, media_dir):
     w = make_window(backend="cuda")
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "backend"):
         w.start(str(media_dir / VIDEO))
-    assert "Use auto backend" in w.banner("backend").button_labels()
+    assert "Use auto backend" in w.banners.get("backend").button_labels()
     with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
-        w.banner("backend").click("Use auto backend")
-    assert w.banner("backend") is None and w.settings.backend == "auto"
+        w.banners.get("backend").click("Use auto backend")
+    assert w.banners.get("backend") is None and w.prefs.current.backend == "auto"
 
 
 def test_missing_landmarker_offline(qtbot, make_window, media_dir, monkeypatch, tmp_path):
@@ -389,16 +389,16 @@ def test_missing_landmarker_offline(qtbot, make_window, media_dir, monkeypatch, 
     w = make_window(landmarker="")  # no path, no env var, no shipped copy, empty cache, downloads disabled
     with qtbot.waitSignal(w.engine.failed, timeout=TIMEOUT, check_params_cb=lambda e: e.kind == "landmarker"):
         w.start(str(media_dir / VIDEO))
-    banner = w.banner("landmarker")
+    banner = w.banners.get("landmarker")
     assert "face_landmarker.task" in banner.text and "Choose landmarker…" in banner.button_labels()
 
 
 def test_settings_persist_between_windows(qtbot, make_window, store):
     w = make_window()
-    w.opacity_slider.setValue(80)
-    w.landmarks_check.setChecked(True)
+    w.overlays.opacity_slider.setValue(80)
+    w.overlays.landmarks_check.setChecked(True)
     w.shutdown()
-    from app.window import load_settings
+    from app.state import load_settings
 
     again = load_settings(store)
     assert again.opacity == pytest.approx(0.8) and again.landmarks is True
@@ -429,7 +429,7 @@ def test_settings_dialog_applies_and_rebuilds_the_pipeline(qtbot, make_window, s
     w = make_window()
     with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
         w.start(str(media_dir / VIDEO))
-    dialog = SettingsDialog(w.settings, w)
+    dialog = SettingsDialog(w.prefs.current, w)
     qtbot.addWidget(dialog)
     dialog.max_faces.setValue(2)
     dialog.smoothing.setValue(0.3)
@@ -437,7 +437,7 @@ def test_settings_dialog_applies_and_rebuilds_the_pipeline(qtbot, make_window, s
     new = dialog.result_settings()
     assert (new.max_faces, new.smoothing, new.record_dir) == (2, 0.3, str(tmp_path / "elsewhere"))
     with qtbot.waitSignal(w.engine.pipeline_ready, timeout=TIMEOUT):
-        w.apply_settings(new)
+        w.settings.apply(new)
     store.sync()
     assert int(store.value("max_faces")) == 2 and store.value("record_dir") == str(tmp_path / "elsewhere")
     wait_for_face(qtbot, w)

@@ -148,12 +148,12 @@ def test_file_open_recording_from_the_main_window(qtbot, killed, tmp_path):
                    settings=AppSettings(record_dir=str(tmp_path)), cameras=[])
     qtbot.addWidget(w)
     try:
-        assert w.review_action.text() == "Open r&ecording…"
-        review = w.open_review(killed)
+        assert w.review.open_action.text() == "Open r&ecording…"
+        review = w.review.open_review(killed)
         assert review is not None and review.isVisible() and len(review.session) >= 30
         review.close()
-        assert w.open_review(tmp_path / "nope.csv") is None
-        assert "nope.csv" in w.banner_texts().get("source", "")
+        assert w.review.open_review(tmp_path / "nope.csv") is None
+        assert "nope.csv" in w.banners.texts().get("source", "")
     finally:
         w.shutdown()
 

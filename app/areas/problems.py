@@ -1,42 +1,75 @@
 """Problems: one banner per kind of problem above the picture, each with the next steps as buttons.
 
-A part of ``MainWindow`` (see app/window.py). The engine reports ``AppError``s; this area says
-what to do about them.
+The engine reports ``AppError``s (so do other areas, through their ``failed`` signals, which the
+window connects to ``show``); this area says what to do about them, and clears a banner when the
+engine reports that its problem is gone (a source opened, a pipeline loaded).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QStatusBar
 
-from app.messages import AppError
-from app.widgets import Banner
+from app.engine import Engine
+from app.messages import AppError, PipelineInfo, SourceInfo
+from app.widgets import BannerStack, VideoView
+from app.wiring import Connections
 
 log = logging.getLogger("app.window")
 
+Step = tuple[str, Callable[[], None]]  # a button: its label and what it does
 
-class ProblemsArea:
-    """Banners: errors, warnings and notes, one per kind, cleared when the problem is gone."""
 
-    def banner_texts(self) -> dict[str, str]:
-        return {kind: b.text for kind, b in self._banners.items() if not b.isHidden()}
+@dataclass(frozen=True)
+class ProblemActions:
+    """The next steps the banners offer: actions of other areas, handed in by the window."""
 
-    def banner(self, kind: str) -> Banner | None:
-        b = self._banners.get(kind)
-        return b if b is not None and not b.isHidden() else None
+    open_file: Callable[[], None]
+    retry_camera: Callable[[], None]
+    settings: Callable[[], None]
+    choose_model: Callable[[], None]
+    choose_landmarker: Callable[[], None]
+    use_auto_backend: Callable[[], None]
 
-    @Slot(object)
-    def _on_engine_failed(self, error: AppError) -> None:
+
+class ProblemsArea(QObject):
+    """Banners: errors and warnings, one per kind, cleared when the problem is gone."""
+
+    shown = Signal(object)  # AppError, once its banner is up
+
+    def __init__(self, *, engine: Engine, banners: BannerStack, view: VideoView, status_bar: QStatusBar, actions: ProblemActions,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._banners, self._view, self._status_bar, self._actions = banners, view, status_bar, actions
+        self._links = Connections()
+        self._links.connect(engine.failed, self._on_engine_failed)
+        self._links.connect(engine.source_opened, self._on_engine_source_opened)
+        self._links.connect(engine.pipeline_ready, self._on_engine_pipeline_ready)
+
+    def show(self, error: AppError) -> None:
         if error.kind in ("model", "landmarker", "backend"):
-            self.statusBar().clearMessage()
-        self._show_problem(error)
+            self._status_bar.clearMessage()  # "Loading the model…" is over
+        hint, steps = self._next_steps(error.kind)
+        text = error.message.rstrip(".") + "." + (f" {hint}" if hint else "")
+        level = "warning" if error.kind in ("source_failed",) else "error"
+        self._banners.show_message(error.kind, level, text, steps)
+        self.shown.emit(error)
+        if error.kind in ("camera", "source") and self._view.has_frame() is False:
+            self._view.set_placeholder("No picture yet. Drop a video or an image here, or use File ▸ Open (Ctrl+O)")
+        log.warning("%s: %s", error.kind, error.message)
 
-    def _problem_actions(self, kind: str) -> tuple[str, list[tuple[str, Callable[[], None]]]]:
-        open_file = ("Open video or image…", self._on_open_action_triggered)
-        settings = ("Settings…", self._on_settings_action_triggered)
-        retry = ("Retry camera", lambda: self.open_source(self._source_spec if self._source_spec and self._source_spec.isdigit() else "0"))
+    def detach(self) -> None:
+        self._links.disconnect_all()
+
+    def _next_steps(self, kind: str) -> tuple[str, list[Step]]:
+        a = self._actions
+        open_file = ("Open video or image…", a.open_file)
+        settings = ("Settings…", a.settings)
+        retry = ("Retry camera", a.retry_camera)
         return {
             "camera": ("Open a video file or an image instead (Ctrl+O, or drop it on the window), or connect a camera and retry.",
                        [open_file, retry]),
@@ -44,33 +77,22 @@ class ProblemsArea:
             "source": ("Open another video or image.", [open_file]),
             "source_failed": ("Playback stopped at the last good frame. Open another file.", [open_file]),
             "model": ("Choose an .onnx model exported with `dan-fer export` in Settings (or put one in models/).",
-                      [("Choose model…", self._on_choose_model), settings]),
+                      [("Choose model…", a.choose_model), settings]),
             "landmarker": ("Put face_landmarker.task somewhere and choose it in Settings (or set DAN_FER_LANDMARKER).",
-                           [("Choose landmarker…", self._on_choose_landmarker), settings]),
+                           [("Choose landmarker…", a.choose_landmarker), settings]),
             "record": ("Check the record folder in Settings.", [settings]),
             "backend": ("Choose another backend in Settings (auto uses CUDA when it really works, else the CPU).",
-                        [("Use auto backend", self._on_use_auto_backend), settings]),
+                        [("Use auto backend", a.use_auto_backend), settings]),
         }.get(kind, ("", []))
 
-    def _show_problem(self, error: AppError) -> None:
-        hint, actions = self._problem_actions(error.kind)
-        text = error.message.rstrip(".") + "." + (f" {hint}" if hint else "")
-        level = "warning" if error.kind in ("source_failed",) else "error"
-        self._show_banner(error.kind, level, text, actions)
-        self.problem_shown.emit(error)
-        if error.kind in ("camera", "source") and self.view.has_frame() is False:
-            self.view.set_placeholder("No picture yet. Drop a video or an image here, or use File ▸ Open (Ctrl+O)")
-        log.warning("%s: %s", error.kind, error.message)
+    @Slot(object)
+    def _on_engine_failed(self, error: AppError) -> None:
+        self.show(error)
 
-    def _show_banner(self, kind: str, level: str, text: str, actions: list[tuple[str, Callable[[], None]]]) -> None:
-        b = self._banners.get(kind)
-        if b is None:
-            b = Banner()
-            self._banners[kind] = b
-            self._banner_box.addWidget(b)
-        b.show_message(level, text, actions, kind=kind)
+    @Slot(object)
+    def _on_engine_source_opened(self, info: SourceInfo) -> None:
+        self._banners.clear("camera", "camera_lost", "source", "source_failed")
 
-    def _clear_problem(self, kind: str) -> None:
-        b = self._banners.get(kind)
-        if b is not None:
-            b.clear()
+    @Slot(object)
+    def _on_engine_pipeline_ready(self, info: PipelineInfo) -> None:
+        self._banners.clear("model", "landmarker", "backend")

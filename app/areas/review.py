@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -27,9 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
-from app.state import snapshot_path
+from app.messages import AppError
+from app.state import Preferences, snapshot_path
 from app.widgets import ProbabilityPanel, VideoView, dark_palette
 from app.widgets.review_timeline import ReviewTimeline
+from app.wiring import make_action
 from dan_core.errors import DanFerError
 from dan_core.pipeline.review import Session
 
@@ -99,10 +100,7 @@ class ReviewWindow(QMainWindow):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.clicked.connect(slot)
             buttons.append(b)
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(key))
-            action.triggered.connect(slot)
-            self.addAction(action)
+            self.addAction(make_action(self, text, key, slot))
         for b in buttons:
             controls.addWidget(b)
         controls.addStretch(1)
@@ -236,25 +234,32 @@ class ReviewWindow(QMainWindow):
         super().closeEvent(event)
 
 
-class ReviewArea:
-    """A part of ``MainWindow``: File → Open recording… opens a ``ReviewWindow`` beside the live view."""
+class ReviewArea(QObject):
+    """File → Open recording… opens a ``ReviewWindow`` beside the live view. ``window`` is the file dialog's parent."""
+
+    failed = Signal(object)  # AppError: the recording cannot be reviewed
+
+    def __init__(self, *, prefs: Preferences, window: QWidget) -> None:
+        super().__init__(window)
+        self._prefs = prefs
+        self._window = window
+        self._reviews: list[ReviewWindow] = []
+        self.open_action = make_action(self, "Open r&ecording…", None, self.choose_recording)
 
     @Slot()
-    def _on_review_action_triggered(self) -> None:
-        start = str(Path(self.settings.record_dir).expanduser())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a recording", start, "Timeline CSV (*.csv);;All files (*)")
+    def choose_recording(self) -> None:
+        start = str(Path(self._prefs.current.record_dir).expanduser())
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open a recording", start, "Timeline CSV (*.csv);;All files (*)")
         if path:
             self.open_review(path)
 
     def open_review(self, path: str | Path) -> ReviewWindow | None:
-        from app.messages import AppError
-
         try:
-            window = ReviewWindow(path, snapshot_dir=self.settings.record_dir)
+            window = ReviewWindow(path, snapshot_dir=self._prefs.current.record_dir)
         except DanFerError as exc:
-            self._show_problem(AppError("source", f"cannot review {Path(path).name}: {exc}"))
+            self.failed.emit(AppError("source", f"cannot review {Path(path).name}: {exc}"))
             return None
-        self._reviews = [w for w in getattr(self, "_reviews", []) if w.isVisible()] + [window]
+        self._reviews = [w for w in self._reviews if w.isVisible()] + [window]
         window.show()
         return window
 

@@ -1,4 +1,4 @@
-"""A message above the picture with buttons for the next steps."""
+"""Messages above the picture with buttons for the next steps: one ``Banner`` per kind, stacked in a ``BannerStack``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -84,3 +85,34 @@ class Banner(QFrame):
     def clear(self) -> None:
         self.level = self.kind = ""
         self.hide()
+
+
+class BannerStack(QVBoxLayout):
+    """The banners above the picture, one per kind of message; showing a kind again replaces its text and buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSpacing(4)
+        self._banners: dict[str, Banner] = {}
+
+    def show_message(self, kind: str, level: str, text: str, actions: Sequence[tuple[str, Callable[[], None]]] = ()) -> None:
+        banner = self._banners.get(kind)
+        if banner is None:
+            banner = Banner()
+            self._banners[kind] = banner
+            self.addWidget(banner)
+        banner.show_message(level, text, actions, kind=kind)
+
+    def clear(self, *kinds: str) -> None:
+        for kind in kinds:
+            banner = self._banners.get(kind)
+            if banner is not None:
+                banner.clear()
+
+    def get(self, kind: str) -> Banner | None:
+        """The banner of ``kind`` while it is shown, else None."""
+        banner = self._banners.get(kind)
+        return banner if banner is not None and not banner.isHidden() else None
+
+    def texts(self) -> dict[str, str]:
+        return {kind: b.text for kind, b in self._banners.items() if not b.isHidden()}
