@@ -25,7 +25,7 @@ DEFAULT_LANDMARKER = ROOT.parent / "shared" / "models" / "face_landmarker.task"
 HEARTBEAT_MS = 5
 
 
-def main(argv: list[str] | None = None) -> int:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.bench_ui", description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", default=str(DEFAULT_VIDEO))
     parser.add_argument("--model", help="model .onnx (default: the one in models/)")
@@ -36,8 +36,102 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heatmap", default="fused")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     parser.add_argument("--lsl", action="store_true", help="with the LSL outlets and marker listener on, recording the timeline")
-    args = parser.parse_args(argv)
+    return parser
 
+
+class Probe:
+    """What the window shows and how long its UI thread blocks, from ``warmup`` seconds after the first frame for ``seconds``."""
+
+    def __init__(self, qapp, *, warmup: float, seconds: float) -> None:
+        from PySide6.QtCore import QTimer
+
+        from app.state import MaxGapMeter
+        from dan_core.pipeline.handoff import RateMeter
+
+        self.qapp, self.warmup, self.seconds = qapp, warmup, seconds
+        self.heart = MaxGapMeter(HEARTBEAT_MS / 1000.0)
+        self.shown = RateMeter(window_s=1e9)
+        self.latencies: list[float] = []
+        self.processed: list[float] = []
+        self.captured: list[float] = []
+        self.stages: dict[str, list[float]] = {}
+        self.cpu_in_gap: list[tuple[float, float]] = []  # (gap ms, UI-thread CPU ms during it): busy vs. starved
+        self.errors: list[str] = []
+        self.t0: float | None = None
+        self.start: float | None = None
+        self.measuring = False
+        self._last: tuple[float, float] | None = None
+        self.beat = QTimer()
+        self.beat.setInterval(HEARTBEAT_MS)
+        self.beat.timeout.connect(self.on_beat)
+
+    def on_beat(self) -> None:
+        if not self.measuring:
+            return
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self._last is not None:
+            self.cpu_in_gap.append(((now - self._last[0]) * 1000, (cpu - self._last[1]) * 1000))
+        self._last = (now, cpu)
+        self.heart.beat()
+
+    def on_displayed(self, packet) -> None:
+        from PySide6.QtCore import QTimer
+
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+            QTimer.singleShot(int(self.warmup * 1000), self.start_measuring)
+            return
+        if self.measuring:
+            self.shown.tick()
+            self.latencies.append(packet.latency_ms)
+            self.processed.append(packet.processed_fps)
+            self.captured.append(packet.capture_fps)
+            for k, v in packet.timings.items():
+                self.stages.setdefault(k, []).append(v)
+
+    def on_failed(self, error) -> None:
+        self.errors.append(f"{error.kind}: {error.message}")
+
+    def start_measuring(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.measuring = True
+        self.start = time.monotonic()
+        self.beat.start()
+        QTimer.singleShot(int(self.seconds * 1000), self.qapp.quit)
+
+    def summary(self, video: str, backend: str | None, measured: float) -> dict:
+        n, lat = len(self.latencies), self.latencies
+        return {
+            "video": Path(video).name,
+            "backend": backend,
+            "measured_s": round(measured, 2),
+            "displayed_frames": n,
+            "displayed_fps": round(n / measured, 2) if measured > 0 else 0.0,
+            "processed_fps": round(statistics.median(self.processed), 2) if self.processed else 0.0,
+            "capture_fps": round(statistics.median(self.captured), 2) if self.captured else 0.0,
+            "latency_ms_median": round(statistics.median(lat), 1) if lat else None,
+            "latency_ms_p95": round(sorted(lat)[int(0.95 * (n - 1))], 1) if lat else None,
+            "ui_max_block_ms": round(self.heart.max_block_ms(), 1),
+            "ui_p99_block_ms": round(self.heart.percentile_block_ms(99), 1),
+            "heartbeats": len(self.heart.gaps),
+            "worst_gaps_ms_(wall,ui_cpu)": [(round(g, 1), round(c, 1)) for g, c in sorted(self.cpu_in_gap, reverse=True)[:5]],
+            "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in self.stages.items()},
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+            "errors": self.errors,
+        }
+
+
+def print_summary(out: dict) -> None:
+    for k, v in out.items():
+        print(f"{k:>20}: {v}")
+    ok = out["displayed_fps"] >= 25 and out["ui_max_block_ms"] <= 50
+    print(f"{'target':>20}: >= 25 fps displayed, UI block <= 50 ms -> {'met' if ok else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.main import prepare_qt_environment
 
@@ -45,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.state import AppSettings, MaxGapMeter
+    from app.state import AppSettings
     from app.window import MainWindow
-    from dan_core.pipeline.handoff import RateMeter
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setStyle("Fusion")  # as app.main does
@@ -58,92 +151,27 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(store=store, settings=settings)
     window.resize(1280, 820)
     window.show()
-
-    heart = MaxGapMeter(HEARTBEAT_MS / 1000.0)
-    shown = RateMeter(window_s=1e9)
-    latencies: list[float] = []
-    processed: list[float] = []
-    captured: list[float] = []
-    stages: dict[str, list[float]] = {}
-    state = {"t0": None, "measuring": False, "errors": []}
-
-    beat = QTimer()
-    beat.setInterval(HEARTBEAT_MS)
-    cpu_in_gap: list[tuple[float, float]] = []  # (gap ms, UI-thread CPU ms during it): busy vs. starved
-
-    def on_beat() -> None:
-        if not state["measuring"]:
-            return
-        now, cpu = time.perf_counter(), time.thread_time()
-        if "last" in state:
-            cpu_in_gap.append(((now - state["last"][0]) * 1000, (cpu - state["last"][1]) * 1000))
-        state["last"] = (now, cpu)
-        heart.beat()
-
-    beat.timeout.connect(on_beat)
-
-    def on_displayed(packet) -> None:
-        now = time.monotonic()
-        if state["t0"] is None:
-            state["t0"] = now
-            QTimer.singleShot(int(args.warmup * 1000), start_measuring)
-            return
-        if state["measuring"]:
-            shown.tick()
-            latencies.append(packet.latency_ms)
-            processed.append(packet.processed_fps)
-            captured.append(packet.capture_fps)
-            for k, v in packet.timings.items():
-                stages.setdefault(k, []).append(v)
-
-    def start_measuring() -> None:
-        state["measuring"] = True
-        state["start"] = time.monotonic()
-        beat.start()
-        QTimer.singleShot(int(args.seconds * 1000), qapp.quit)
-
-    window.displayed.connect(on_displayed)
-    window.engine.failed.connect(lambda e: state["errors"].append(f"{e.kind}: {e.message}"))
+    probe = Probe(qapp, warmup=args.warmup, seconds=args.seconds)
+    window.displayed.connect(probe.on_displayed)
+    window.engine.failed.connect(probe.on_failed)
     QTimer.singleShot(120_000, qapp.quit)  # never hang
     window.start(args.video)
     if args.lsl:
         window.engine.enable_study(lsl=True, lsl_markers=True)
         window.recording.start_recording(Path(tmp.name) / "bench.csv")
     qapp.exec()
-    measured = time.monotonic() - state.get("start", time.monotonic())
-    beat.stop()
+    measured = time.monotonic() - (probe.start or time.monotonic())
+    probe.beat.stop()
     window.shutdown()
     window.close()
-
-    n = len(latencies)
-    out = {
-        "video": Path(args.video).name,
-        "backend": window.status.pipeline.backend if window.status.pipeline else None,
-        "measured_s": round(measured, 2),
-        "displayed_frames": n,
-        "displayed_fps": round(n / measured, 2) if measured > 0 else 0.0,
-        "processed_fps": round(statistics.median(processed), 2) if processed else 0.0,
-        "capture_fps": round(statistics.median(captured), 2) if captured else 0.0,
-        "latency_ms_median": round(statistics.median(latencies), 1) if latencies else None,
-        "latency_ms_p95": round(sorted(latencies)[int(0.95 * (n - 1))], 1) if latencies else None,
-        "ui_max_block_ms": round(heart.max_block_ms(), 1),
-        "ui_p99_block_ms": round(heart.percentile_block_ms(99), 1),
-        "heartbeats": len(heart.gaps),
-        "worst_gaps_ms_(wall,ui_cpu)": [(round(g, 1), round(c, 1)) for g, c in sorted(cpu_in_gap, reverse=True)[:5]],
-        "stage_ms_median": {k: round(statistics.median(v), 1) for k, v in stages.items()},
-        "cpu_count": os.cpu_count(),
-        "load_avg_1min": round(os.getloadavg()[0], 2),
-        "errors": state["errors"],
-    }
+    pipeline = window.status.pipeline
+    out = probe.summary(args.video, pipeline.backend if pipeline else None, measured)
     if args.json:
         print(json.dumps(out))
     else:
-        for k, v in out.items():
-            print(f"{k:>20}: {v}")
-        ok = out["displayed_fps"] >= 25 and out["ui_max_block_ms"] <= 50
-        print(f"{'target':>20}: >= 25 fps displayed, UI block <= 50 ms -> {'met' if ok else 'NOT met'}")
+        print_summary(out)
     tmp.cleanup()
-    return 0 if not state["errors"] and n else 1
+    return 0 if not probe.errors and out["displayed_frames"] else 1
 
 
 if __name__ == "__main__":
