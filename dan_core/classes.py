@@ -7,7 +7,7 @@ lower-case and shared across datasets where they mean the same expression, so a 
 ``DATASETS`` adds each dataset's other facts (``DatasetInfo``): the native size of its faces and
 the alignment template derived from them. A model trained on a dataset carries these facts in
 its config and its exported metadata, so the app never guesses them from the dataset's name.
-A new reader in data.py adds its entry here.
+A new reader in data/readers.py adds its entry here.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-checkpoint": ("dan_core.commands.import_checkpoint", "convert an official DAN checkpoint (.pth)"),
     "analyze": ("dan_core.commands.analyze", "video, image, folder or camera -> emotion timeline CSV (+ annotated video)"),
     "bench": ("dan_core.commands.bench", "benchmark the face pipeline on a video: per-stage latency and end-to-end fps"),
-    "bench-model": ("dan_core.bench_model", "benchmark DAN alone: training images/s and inference ms/face (torch, ONNX Runtime)"),
+    "bench-model": ("dan_core.training.bench_model", "benchmark DAN alone: training images/s and inference ms/face (torch, ONNX Runtime)"),
     "report": ("dan_core.commands.report", "draw a timeline CSV as a picture (probability per class over time)"),
     "batch": ("dan_core.commands.batch", "many videos -> one timeline CSV each and summary.csv (worker processes, resumable)"),
 }

@@ -13,10 +13,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dan_core.augment import to_float
-from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.augment import to_float
+from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.errors import DanFerError
-from dan_core.metrics import EvalResult, summarize
+from dan_core.training.metrics import EvalResult, summarize
 
 
 def _label_map(model_classes: tuple[str, ...], data_classes: tuple[str, ...]) -> np.ndarray:

@@ -49,8 +49,8 @@ def model_path(tmp_path_factory) -> Path:
     shipped = sorted(MODELS_DIR.glob("*.onnx"))
     if shipped:
         return shipped[0]
-    from dan_core.export import export_onnx
-    from dan_core.model import DAN, DANConfig
+    from dan_core.model.dan import DAN, DANConfig
+    from dan_core.training.export import export_onnx
 
     path = tmp_path_factory.mktemp("model") / "dan_test.onnx"
     export_onnx(DAN(DANConfig(color="gray")), path)

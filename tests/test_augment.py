@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dan_core.augment import AugmentConfig, augment, to_float
+from dan_core.data.augment import AugmentConfig, augment, to_float
 
 OFF = AugmentConfig(flip=0.0, rotation=0.0, scale=(1.0, 1.0), translate=0.0, brightness=0.0, contrast=0.0, erase_p=0.0)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dan_core.calibrate import fit_temperature, fold_into_bn, softmax
-from dan_core.model import DAN, DANConfig
+from dan_core.model.dan import DAN, DANConfig
+from dan_core.training.calibrate import fit_temperature, fold_into_bn, softmax
 
 
 def test_folding_shift_and_temperature_into_bn_is_exact() -> None:
@@ -36,8 +36,8 @@ def test_fit_temperature_recovers_an_overconfident_scale() -> None:
 
 
 def test_auto_shift_is_chosen_on_the_selection_split_and_folded_in() -> None:
-    from dan_core.calibrate import calibrate, model_logits
-    from dan_core.data import FaceRecords
+    from dan_core.data.readers import FaceRecords
+    from dan_core.training.calibrate import calibrate, model_logits
 
     torch.manual_seed(0)
     model = DAN(DANConfig(num_heads=2, input_size=32)).eval()

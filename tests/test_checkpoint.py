@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dan_core.checkpoint import import_official, load_model, save_model
 from dan_core.classes import AFFECTNET8, RAFDB
 from dan_core.errors import DanFerError
-from dan_core.model import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
-from dan_core.resnet import ResNet18Features
+from dan_core.model.dan import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
+from dan_core.model.resnet import ResNet18Features
+from dan_core.training.checkpoint import import_official, load_model, save_model
 
 
 # --- a stand-alone copy of the official DAN network (Wen et al., networks/dan.py), for reference

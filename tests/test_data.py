@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from dan_core import classes
-from dan_core.data import FaceDataset, collate_batch, ferplus_targets, read_dataset, read_ferplus
+from dan_core.data.readers import FaceDataset, collate_batch, ferplus_targets, read_dataset, read_ferplus
 from dan_core.errors import DanFerError
 
 
@@ -179,16 +179,16 @@ def test_fer_device_pack_layout(tmp_path: Path) -> None:
 
 
 def test_every_reader_declares_its_dataset_facts():
-    """A new reader in data.py adds its DatasetInfo in classes.py (label order, native size, template)."""
-    from dan_core.data import READERS
+    """A new reader in data/readers.py adds its DatasetInfo in classes.py (label order, native size, template)."""
+    from dan_core.data.readers import READERS
 
     assert set(READERS) - {"folder"} == set(classes.DATASETS)
     assert classes.BY_DATASET["ferplus"] == classes.FERPLUS
 
 
 def test_exported_metadata_carries_the_dataset_facts():
-    from dan_core.export import metadata
-    from dan_core.model import DAN, DANConfig
+    from dan_core.model.dan import DAN, DANConfig
+    from dan_core.training.export import metadata
 
     meta = metadata(DAN(DANConfig(num_heads=1, train_dataset="ferplus")))
     assert meta["native_size"] == "48" and len(json.loads(meta["template"])) == 5

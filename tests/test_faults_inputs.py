@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dan_core import cli
-from dan_core.checkpoint import load_model, save_model
 from dan_core.errors import DanFerError
-from dan_core.model import DAN, DANConfig
+from dan_core.model.dan import DAN, DANConfig
 from dan_core.paths import MODELS_DIR
 from dan_core.pipeline.timeline import FIXED_COLUMNS, TimelineWriter, load_timeline, read_timeline
+from dan_core.training.checkpoint import load_model, save_model
 
 pytestmark = pytest.mark.faults
 
@@ -288,7 +288,7 @@ def tiny_checkpoint_bytes(tmp_path_factory) -> bytes:
 
 
 def test_import_checkpoint_refuses_to_overwrite_without_force(tmp_path, capsys):
-    from dan_core.checkpoint import _BACKBONE_INDEX
+    from dan_core.training.checkpoint import _BACKBONE_INDEX
 
     ours = DAN(DANConfig(class_names=("a",) * 7)).state_dict()
     to_official = {f"backbone.{name}.": f"features.{index}." for index, name in _BACKBONE_INDEX.items()}

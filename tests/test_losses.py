@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from dan_core.losses import AffinityLoss, PartitionLoss, soft_cross_entropy
+from dan_core.model.losses import AffinityLoss, PartitionLoss, soft_cross_entropy
 
 
 def test_affinity_loss_hand_computed() -> None:

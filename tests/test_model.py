@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from dan_core.losses import AffinityLoss, PartitionLoss
-from dan_core.model import DAN, DANConfig
-from dan_core.resnet import ResNet18Features, load_resnet18_weights
+from dan_core.model.dan import DAN, DANConfig
+from dan_core.model.losses import AffinityLoss, PartitionLoss
+from dan_core.model.resnet import ResNet18Features, load_resnet18_weights
 
 
 @pytest.mark.parametrize("num_heads,size,num_classes", [(1, 64, 7), (2, 112, 8), (4, 112, 8), (4, 224, 7)])

@@ -138,9 +138,9 @@ def test_torch_backend_matches_onnx(tmp_path, landmarker_path, media_dir):
     """A .pt checkpoint and its ONNX export give the same probabilities through the pipeline."""
     import torch
 
-    from dan_core.checkpoint import save_model
-    from dan_core.export import export_onnx
-    from dan_core.model import DAN, DANConfig
+    from dan_core.model.dan import DAN, DANConfig
+    from dan_core.training.checkpoint import save_model
+    from dan_core.training.export import export_onnx
 
     torch.manual_seed(0)
     model = DAN(DANConfig(color="gray", train_dataset="ferplus")).eval()

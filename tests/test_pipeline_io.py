@@ -317,8 +317,8 @@ def test_template_derivation_reproduces_the_shipped_template(fer_dir, landmarker
     """A small sample of FER training faces lands close to assets/ferplus_template.json."""
     import json
 
+    from dan_core.data.templates import dataset_template_path
     from dan_core.pipeline.derive_template import derive_template
-    from dan_core.templates import dataset_template_path
 
     with np.load(fer_dir / "fer2013_train.npz") as d:
         images = d["images"][::950][:30]

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dan_core.data.templates import GENERIC_TEMPLATE, dataset_template_path, parse_template
 from dan_core.errors import DanFerError
 from dan_core.pipeline.align import Aligner, similarity_transform, source_size_for, template_for, to_model_input
 from dan_core.pipeline.draw import class_colors, draw_results, warp_to_frame
@@ -15,7 +16,6 @@ from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.heatmap import heatmap_image, parse_heatmap
 from dan_core.pipeline.landmarks import five_points
 from dan_core.pipeline.tracking import Tracker
-from dan_core.templates import GENERIC_TEMPLATE, dataset_template_path, parse_template
 
 FERPLUS_TEMPLATE_PATH = dataset_template_path("ferplus")
 

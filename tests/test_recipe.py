@@ -14,8 +14,8 @@ import onnx
 import pytest
 import torch
 
-from dan_core.checkpoint import load_file
 from dan_core.recipes.train_default import fit_epochs, measure_step_seconds, recipe
+from dan_core.training.checkpoint import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

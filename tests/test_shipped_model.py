@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from dan_core.augment import to_float
-from dan_core.checkpoint import load_model
 from dan_core.classes import FERPLUS
-from dan_core.data import read_ferplus
+from dan_core.data.augment import to_float
+from dan_core.data.readers import read_ferplus
 from dan_core.evaluate import evaluate_model
 from dan_core.paths import MODELS_DIR, default_model_path
+from dan_core.training.checkpoint import load_model
 
 ONNX = MODELS_DIR / "dan_ferplus_112.onnx"
 CKPT = MODELS_DIR / "dan_ferplus_112.pt"

@@ -14,8 +14,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from dan_core.checkpoint import load_file
 from dan_core.cli import main
+from dan_core.training.checkpoint import load_file
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--image-size", "32", "--color", "gray", "--batch-size", "16", "--limit-train", "96", "--limit-val", "64",

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from dan_core.augment import AugmentConfig
-from dan_core.batches import DeviceBatches, class_prior, holdout_split
-from dan_core.checkpoint import load_file
-from dan_core.data import FaceRecords
-from dan_core.losses import ClassAwareLoss, make_target, soft_cross_entropy
-from dan_core.train_config import TrainConfig, config_from_args, get_args_parser
+from dan_core.data.augment import AugmentConfig
+from dan_core.data.batches import DeviceBatches, class_prior, holdout_split
+from dan_core.data.readers import FaceRecords
+from dan_core.model.losses import ClassAwareLoss, make_target, soft_cross_entropy
+from dan_core.training.checkpoint import load_file
+from dan_core.training.config import TrainConfig, config_from_args, get_args_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ TINY = ["--dataset", "ferplus", "--image-size", "32", "--color", "gray", "--batc
 
 
 def test_holdout_run_with_logit_adjustment_validates_on_the_held_out_faces(tmp_path: Path, fer_dir: Path) -> None:
-    from dan_core.train import main
+    from dan_core.training.train import main
 
     out = tmp_path / "run"
     cfg = TrainConfig(dataset="ferplus", data=str(fer_dir), out=str(out), image_size=32, color="gray", batch_size=16,
@@ -134,7 +134,7 @@ def test_holdout_run_with_logit_adjustment_validates_on_the_held_out_faces(tmp_p
 
 
 def test_freeze_keeps_the_early_backbone_and_its_batchnorm_statistics_fixed(tmp_path: Path, fer_dir: Path) -> None:
-    from dan_core.train import main
+    from dan_core.training.train import main
 
     common = dict(dataset="ferplus", data=str(fer_dir), image_size=32, color="gray", batch_size=16, num_heads=2,
                   threads=1, epochs=1, max_steps=2, limit_train=200, limit_val=32, tta_flip=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from dan_core.data import READERS
+from dan_core.data.readers import READERS
 from dan_core.evaluate import evaluate_model
-from dan_core.metrics import plot_confusion
+from dan_core.training.metrics import plot_confusion
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

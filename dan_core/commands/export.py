@@ -7,10 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
-from dan_core.checkpoint import load_model, save_model
+from dan_core.data.templates import load_template_file, template_points
 from dan_core.errors import DanFerError
-from dan_core.export import export_onnx
-from dan_core.templates import load_template_file, template_points
+from dan_core.training.checkpoint import load_model, save_model
+from dan_core.training.export import export_onnx
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dan_core.checkpoint import import_official, save_model
 from dan_core.errors import DanFerError
-from dan_core.export import export_onnx
+from dan_core.training.checkpoint import import_official, save_model
+from dan_core.training.export import export_onnx
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

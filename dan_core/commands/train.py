@@ -1,10 +1,10 @@
-"""dan-fer train: see dan_core.train."""
+"""dan-fer train: see dan_core.training.train."""
 
 from __future__ import annotations
 
 import argparse
 
-from dan_core import train
+from dan_core.training import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

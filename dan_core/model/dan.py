@@ -1,6 +1,6 @@
 """DAN: Distract your Attention Network (Wen et al.), building blocks first, network last.
 
-FCN  = ResNet-18 features (trained with the affinity loss, see losses.py)
+FCN  = ResNet-18 features (resnet.py; trained with the affinity loss, see losses.py)
 MAN  = K cross-attention heads, each spatial attention then channel attention
 AFN  = log-softmax across heads, sum, Linear, BatchNorm1d (partition loss on the heads)
 
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dan_core.classes import FERPLUS
-from dan_core.resnet import ResNet18Features
+from dan_core.model.resnet import ResNet18Features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -1,7 +1,7 @@
 """Alignment: a similarity transform from five landmarks to the model's template, then one warp.
 
 A template is five [x, y] points (eye centres, nose tip, mouth corners, see landmarks.py)
-in normalised [0, 1] crop coordinates (parsing: dan_core/templates.py). Where it comes from,
+in normalised [0, 1] crop coordinates (parsing: dan_core/data/templates.py). Where it comes from,
 first match wins: the model's ``template`` metadata, the template its training dataset
 declares (``classes.DATASETS``; FER2013/FER+: ``assets/ferplus_template.json``, derived from that
 data by ``python -m dan_core.pipeline.derive_template``), else the generic ArcFace template.
@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from dan_core.classes import dataset_info
+from dan_core.data.templates import GENERIC_TEMPLATE, dataset_template_path, load_template_file, parse_template
 from dan_core.errors import DanFerError
-from dan_core.templates import GENERIC_TEMPLATE, dataset_template_path, load_template_file, parse_template
 
 
 def template_for(meta: dict[str, str], input_size: int) -> tuple[np.ndarray, str]:

@@ -79,8 +79,8 @@ class TorchBackend:
     def __init__(self, path: Path, *, device: str = "auto", threads: int = 0) -> None:
         import torch
 
-        from dan_core.checkpoint import load_model
-        from dan_core.export import metadata
+        from dan_core.training.checkpoint import load_model
+        from dan_core.training.export import metadata
 
         if path.suffix.lower() == ".onnx":
             raise DanFerError(f"the torch backend needs a .pt checkpoint, not {path.name} "

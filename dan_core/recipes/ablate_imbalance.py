@@ -23,14 +23,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dan_core.augment import to_float
-from dan_core.batches import balanced_weights, class_prior, holdout_split
-from dan_core.calibrate import fit_temperature, softmax
-from dan_core.checkpoint import load_model
-from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
-from dan_core.losses import ClassAwareLoss, make_target
-from dan_core.metrics import summarize
-from dan_core.model import DAN
+from dan_core.data.augment import to_float
+from dan_core.data.batches import balanced_weights, class_prior, holdout_split
+from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.model.dan import DAN
+from dan_core.model.losses import ClassAwareLoss, make_target
+from dan_core.training.calibrate import fit_temperature, softmax
+from dan_core.training.checkpoint import load_model
+from dan_core.training.metrics import summarize
 
 REMEDIES = {  # name: (tau, class-weight power, balanced sampling, targets)
     "plain soft CE": (0.0, 0.0, False, "soft"),

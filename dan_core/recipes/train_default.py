@@ -34,16 +34,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dan_core import train
-from dan_core.bench_model import bench_train, median_ms
-from dan_core.calibrate import calibrate, selection_split
-from dan_core.checkpoint import load_model, save_model
 from dan_core.errors import DanFerError
 from dan_core.evaluate import evaluate_model
-from dan_core.export import export_onnx
-from dan_core.metrics import plot_confusion, plot_learning_curve
-from dan_core.model import DAN
-from dan_core.train_config import TrainConfig
+from dan_core.model.dan import DAN
+from dan_core.training import train
+from dan_core.training.bench_model import bench_train, median_ms
+from dan_core.training.calibrate import calibrate, selection_split
+from dan_core.training.checkpoint import load_model, save_model
+from dan_core.training.config import TrainConfig
+from dan_core.training.export import export_onnx
+from dan_core.training.metrics import plot_confusion, plot_learning_curve
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "dan_ferplus_112"

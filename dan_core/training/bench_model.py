@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dan_core.augment import AugmentConfig, augment
-from dan_core.export import export_onnx
-from dan_core.losses import AffinityLoss, PartitionLoss
-from dan_core.model import DAN, DANConfig
+from dan_core.data.augment import AugmentConfig, augment
+from dan_core.model.dan import DAN, DANConfig
+from dan_core.model.losses import AffinityLoss, PartitionLoss
+from dan_core.training.export import export_onnx
 
 
 def median_ms(fn, repeats: int, warmup: int = 3, device: torch.device | None = None) -> float:

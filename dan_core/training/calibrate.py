@@ -24,13 +24,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dan_core.augment import to_float
-from dan_core.batches import class_prior, holdout_split
-from dan_core.checkpoint import load_file, load_model, save_model
-from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.augment import to_float
+from dan_core.data.batches import class_prior, holdout_split
+from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.errors import DanFerError
-from dan_core.metrics import summarize
-from dan_core.model import DAN
+from dan_core.model.dan import DAN
+from dan_core.training.checkpoint import load_file, load_model, save_model
+from dan_core.training.metrics import summarize
 
 
 @torch.inference_mode()

@@ -19,7 +19,7 @@ import torch
 
 from dan_core.classes import BY_DATASET
 from dan_core.errors import DanFerError, first_line
-from dan_core.model import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
+from dan_core.model.dan import DAN, IMAGENET_MEAN, IMAGENET_STD, DANConfig
 
 
 def _unpickling_detail(exc: BaseException) -> str:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dan_core import cli_fields
-from dan_core.augment import AugmentConfig
-from dan_core.checkpoint import load_file
 from dan_core.cli_fields import option
-from dan_core.data import READERS
+from dan_core.data.augment import AugmentConfig
+from dan_core.data.readers import READERS
 from dan_core.errors import DanFerError
-from dan_core.resnet import STAGES
+from dan_core.model.resnet import STAGES
+from dan_core.training.checkpoint import load_file
 
 DATA, MODEL, OPTIM, RUN = "data", "model", "optimisation", "run"
 
@@ -102,7 +102,7 @@ class TrainConfig:
 
 
 def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = parser or argparse.ArgumentParser(prog="dan-fer train", description="Train DAN (see dan_core.train).")
+    p = parser or argparse.ArgumentParser(prog="dan-fer train", description="Train DAN (see dan_core.training.train).")
     return cli_fields.add_arguments(p, TrainConfig)
 
 

@@ -24,9 +24,9 @@ from torch import nn
 
 from dan_core import __version__
 from dan_core.classes import dataset_info
+from dan_core.data.templates import dataset_template_path, load_template_file, template_points
 from dan_core.errors import DanFerError
-from dan_core.model import DAN
-from dan_core.templates import dataset_template_path, load_template_file, template_points
+from dan_core.model.dan import DAN
 
 INPUT_NAME = "faces"
 OUTPUT_NAMES = ("logits", "probs", "attention")

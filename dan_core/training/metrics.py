@@ -134,7 +134,7 @@ def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] |
     plt.close(fig)
 
 
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """python -m dan_core.metrics METRICS.jsonl [...] --out curve.png [--labels a b]"""
     import argparse
 
@@ -148,4 +148,4 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -22,18 +22,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from dan_core.augment import augment, to_float
-from dan_core.batches import DeviceBatches, class_prior, holdout_split, make_sampler
-from dan_core.checkpoint import load_file, model_from_checkpoint
 from dan_core.classes import dataset_info
-from dan_core.data import FaceDataset, FaceRecords, collate_batch, read_dataset
-from dan_core.distributed import DistInfo, init_distributed, pick_device
+from dan_core.data.augment import augment, to_float
+from dan_core.data.batches import DeviceBatches, class_prior, holdout_split, make_sampler
+from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
 from dan_core.errors import DanFerError
-from dan_core.losses import AffinityLoss, ClassAwareLoss, PartitionLoss, make_target
-from dan_core.metrics import EvalResult, summarize
-from dan_core.model import DAN, DANConfig
-from dan_core.resnet import load_resnet18_weights
-from dan_core.train_config import TrainConfig, config_from_args, get_args_parser
+from dan_core.model.dan import DAN, DANConfig
+from dan_core.model.losses import AffinityLoss, ClassAwareLoss, PartitionLoss, make_target
+from dan_core.model.resnet import load_resnet18_weights
+from dan_core.training.checkpoint import load_file, model_from_checkpoint
+from dan_core.training.config import TrainConfig, config_from_args, get_args_parser
+from dan_core.training.distributed import DistInfo, init_distributed, pick_device
+from dan_core.training.metrics import EvalResult, summarize
 
 __all__ = ["TrainConfig", "config_from_args", "get_args_parser", "main", "run"]
 
