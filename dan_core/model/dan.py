@@ -1,7 +1,7 @@
-"""DAN: Distract your Attention Network (Wen et al.), building blocks first, network last.
+"""DAN: Distract your Attention Network (Wen et al.): its config, its named outputs, the network.
 
 FCN  = ResNet-18 features (resnet.py; trained with the affinity loss, see losses.py)
-MAN  = K cross-attention heads, each spatial attention then channel attention
+MAN  = K cross-attention heads, each spatial attention then channel attention (heads.py)
 AFN  = log-softmax across heads, sum, Linear, BatchNorm1d (partition loss on the heads)
 
 The network takes RGB in [0, 1] and normalises inside, so torch and ONNX callers feed
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dan_core.classes import FERPLUS
+from dan_core.model.heads import CrossAttentionHead
 from dan_core.model.resnet import ResNet18Features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,75 +79,6 @@ class DANOutput(NamedTuple):
     features: torch.Tensor  # (B, 512, h, w) backbone map, input of the affinity loss
     heads: torch.Tensor  # (B, K, 512) head vectors (log-softmaxed across heads when K > 1)
     attention: torch.Tensor  # (B, K, h, w) spatial attention maps
-
-
-class SpatialAttention(nn.Module):
-    """1x1 reduce, then 3x3 + 1x3 + 3x1 convs summed, ReLU, summed over channels."""
-
-    def __init__(self, channels: int, reduced: int) -> None:
-        super().__init__()
-        self.conv1x1 = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.BatchNorm2d(reduced))
-        self.conv_3x3 = nn.Sequential(nn.Conv2d(reduced, channels, 3, padding=1), nn.BatchNorm2d(channels))
-        self.conv_1x3 = nn.Sequential(nn.Conv2d(reduced, channels, (1, 3), padding=(0, 1)), nn.BatchNorm2d(channels))
-        self.conv_3x1 = nn.Sequential(nn.Conv2d(reduced, channels, (3, 1), padding=(1, 0)), nn.BatchNorm2d(channels))
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y = self.conv1x1(x)
-        y = self.relu(self.conv_3x3(y) + self.conv_1x3(y) + self.conv_3x1(y))
-        attn = y.sum(dim=1, keepdim=True)  # (B, 1, h, w)
-        return x * attn, attn
-
-
-class ChannelAttention(nn.Module):
-    """Global average pool, then Linear-BN-ReLU-Linear-sigmoid gates the pooled vector."""
-
-    def __init__(self, channels: int, reduction: int) -> None:
-        super().__init__()
-        hidden = channels // reduction
-        self.attention = nn.Sequential(
-            nn.Linear(channels, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, channels),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = x.mean(dim=(2, 3))  # (B, C)
-        return pooled * self.attention(pooled)
-
-
-class CrossAttentionHead(nn.Module):
-    """One head of DAN's multi-head cross attention network (MAN): spatial, then channel attention.
-
-    Takes the backbone map (B, C, h, w) and returns the head vector (B, C) and the head's spatial
-    attention map (B, 1, h, w), the map the app draws on the face.
-
-    Args:
-        channels: channels of the backbone map (ResNet-18: 512).
-        reduced: bottleneck channels of the spatial attention's 1x1 convolution (paper: 256).
-        reduction: channel attention reduction ratio (512 -> 512 / reduction -> 512).
-    """
-
-    def __init__(self, channels: int, reduced: int, reduction: int) -> None:
-        super().__init__()
-        self.sa = SpatialAttention(channels, reduced)
-        self.ca = ChannelAttention(channels, reduction)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.001)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, attn = self.sa(x)
-        return self.ca(attended), attn
 
 
 class DAN(nn.Module):
