@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dan_core.data.augment import to_float
-from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.dataset import FaceDataset, FaceRecords, collate_batch
+from dan_core.data.readers import read_dataset
 from dan_core.errors import DanFerError
 from dan_core.training.metrics import EvalResult, summarize
 

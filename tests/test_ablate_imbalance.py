@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from dan_core.data.batches import class_prior
-from dan_core.data.readers import FaceRecords
+from dan_core.data.dataset import FaceRecords
 from dan_core.model.dan import DAN, DANConfig
 from dan_core.recipes.ablate_imbalance import REMEDIES, scores, table, train_classifier
 

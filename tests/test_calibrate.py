@@ -36,7 +36,7 @@ def test_fit_temperature_recovers_an_overconfident_scale() -> None:
 
 
 def test_auto_shift_is_chosen_on_the_selection_split_and_folded_in() -> None:
-    from dan_core.data.readers import FaceRecords
+    from dan_core.data.dataset import FaceRecords
     from dan_core.training.calibrate import calibrate, model_logits
 
     torch.manual_seed(0)

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from dan_core import classes
-from dan_core.data.readers import FaceDataset, collate_batch, ferplus_targets, read_dataset, read_ferplus
+from dan_core.data.dataset import FaceDataset, collate_batch
+from dan_core.data.readers import ferplus_targets, read_dataset, read_ferplus
 from dan_core.errors import DanFerError
 
 

@@ -18,7 +18,7 @@ import torch
 
 from dan_core.data.augment import AugmentConfig
 from dan_core.data.batches import DeviceBatches, class_prior, holdout_split
-from dan_core.data.readers import FaceRecords
+from dan_core.data.dataset import FaceRecords
 from dan_core.model.losses import ClassAwareLoss, make_target, soft_cross_entropy
 from dan_core.training.checkpoint import load_file
 from dan_core.training.config import TrainConfig, config_from_args, get_args_parser

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler, RandomSampler, Sampler, WeightedRandomSampler
 
-from dan_core.data.readers import FaceDataset, FaceRecords
+from dan_core.data.dataset import FaceDataset, FaceRecords
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images uint8 (B, 1|3, h, w), labels (B,), targets (B, C)
 

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from dan_core.data.augment import to_float
 from dan_core.data.batches import balanced_weights, class_prior, holdout_split
-from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.dataset import FaceDataset, FaceRecords, collate_batch
+from dan_core.data.readers import read_dataset
 from dan_core.model.dan import DAN
 from dan_core.model.losses import ClassAwareLoss, make_target
 from dan_core.training.calibrate import fit_temperature, softmax

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from dan_core.data.augment import to_float
 from dan_core.data.batches import class_prior, holdout_split
-from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.dataset import FaceDataset, FaceRecords, collate_batch
+from dan_core.data.readers import read_dataset
 from dan_core.errors import DanFerError
 from dan_core.model.dan import DAN
 from dan_core.training.checkpoint import load_file, load_model, save_model

@@ -25,7 +25,8 @@ from tqdm import tqdm
 from dan_core.classes import dataset_info
 from dan_core.data.augment import augment, to_float
 from dan_core.data.batches import DeviceBatches, class_prior, holdout_split, make_sampler
-from dan_core.data.readers import FaceDataset, FaceRecords, collate_batch, read_dataset
+from dan_core.data.dataset import FaceDataset, FaceRecords, collate_batch
+from dan_core.data.readers import read_dataset
 from dan_core.errors import DanFerError
 from dan_core.model.dan import DAN, DANConfig
 from dan_core.model.losses import AffinityLoss, ClassAwareLoss, PartitionLoss, make_target
