@@ -129,6 +129,21 @@ def test_save_and_load_round_trip_half(tmp_path: Path) -> None:
         assert torch.allclose(loaded(x).logits.softmax(1), model(x).logits.softmax(1), atol=2e-3)
 
 
+def test_checkpoints_whose_config_names_feat_dim_still_load(tmp_path: Path) -> None:
+    """Checkpoints made while DANConfig had a feat_dim field (always 512) load; another value is refused."""
+    model = DAN(DANConfig(num_heads=2, input_size=64)).eval()
+    path = tmp_path / "old.pt"
+    save_model(model, path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"]["feat_dim"] = 512
+    torch.save(ckpt, path)
+    assert load_model(path).config == model.config
+    ckpt["config"]["feat_dim"] = 256
+    torch.save(ckpt, path)
+    with pytest.raises(DanFerError, match="feat_dim"):
+        load_model(path)
+
+
 def test_corrupt_and_unsafe_files_give_one_line_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")

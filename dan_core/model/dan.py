@@ -44,7 +44,6 @@ class DANConfig:
     num_heads: int = 4  # paper default; 1 disables the AFN softmax and partition loss
     input_size: int = 112  # 112 keeps ONNX CPU inference near 12 ms and gives 4x4 maps
     color: str = "rgb"  # "gray": callers pass the grey image in all three channels
-    feat_dim: int = 512  # ResNet-18 output channels
     reduced_dim: int = 256  # spatial attention 1x1 bottleneck (paper: 512 -> 256)
     channel_reduction: int = 16  # channel attention 512 -> 32 -> 512
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -62,6 +61,7 @@ class DANConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> DANConfig:
+        # fields it no longer has are ignored: e.g. feat_dim (always 512) in checkpoints made before the backbone sized the heads
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for key in ("class_names", "mean", "std"):
             if key in known:
@@ -104,7 +104,7 @@ class DAN(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
         self.backbone = ResNet18Features()
-        c = config.feat_dim
+        c = self.backbone.out_channels  # the heads take the backbone's channels (ResNet-18: 512)
         self.heads = nn.ModuleList(
             CrossAttentionHead(c, config.reduced_dim, config.channel_reduction) for _ in range(config.num_heads)
         )

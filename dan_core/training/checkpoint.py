@@ -95,7 +95,7 @@ def config_from_checkpoint(raw: Any, path: Path) -> DANConfig:
         "num_heads": (lambda v: _is_int(v, 1, 64), "a whole number from 1 to 64"),
         "input_size": (lambda v: _is_int(v, 32, 2048), "a whole number from 32 to 2048"),
         "color": (lambda v: v in ("rgb", "gray"), "'rgb' or 'gray'"),
-        "feat_dim": (lambda v: v == 512, "512 (ResNet-18 features)"),
+        "feat_dim": (lambda v: v == 512, "512 (ResNet-18 features)"),  # older checkpoints carry it; the backbone sizes the heads now
         "reduced_dim": (lambda v: _is_int(v, 1, 4096), "a whole number from 1 to 4096"),
         "channel_reduction": (lambda v: _is_int(v, 1, 512), "a whole number from 1 to 512"),
         "mean": (lambda v: _numbers(v, 3), "three numbers"),

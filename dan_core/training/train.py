@@ -286,7 +286,7 @@ def main(cfg: TrainConfig) -> dict:
         if start.config.class_names != class_names or start.config.num_heads != cfg.num_heads:
             raise DanFerError(f"{cfg.weights} has other classes or heads than this run")
         model.load_state_dict(start.state_dict())
-    affinity = AffinityLoss(len(class_names), model_cfg.feat_dim)
+    affinity = AffinityLoss(len(class_names), model.backbone.out_channels)
     if "affinity" in start_file:
         affinity.load_state_dict(start_file["affinity"])  # keep the class centres: no jump in the affinity term
     tau = cfg.la_tau if cfg.loss == "logit-adjusted" else 0.0
