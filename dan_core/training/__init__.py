@@ -1,5 +1,6 @@
 """Training and what is done with a trained model: ``config`` (TrainConfig and its command line),
-``train`` (``dan-fer train``: the loop, evaluation, checkpoints of a run), ``distributed``
+``train`` (``dan-fer train``: a run set up, its records and checkpoints), ``loop`` (one epoch,
+evaluation, the ``TrainContext`` they share), ``distributed``
 (torchrun), ``checkpoint`` (save, load safely, import the paper's checkpoints), ``calibrate``
 (temperature and prior shift), ``export`` (ONNX), ``metrics`` (accuracy, confusion, curves) and
 ``bench_model``.
