@@ -86,9 +86,6 @@ class Engine(QObject):
     def open_source(self, spec: str) -> None:
         self._request(self._do_open_source, str(spec))
 
-    def close_source(self) -> None:
-        self._request(self._do_close_source)
-
     def set_paused(self, paused: bool) -> None:
         capture = self._capture  # one read: the engine thread may replace it meanwhile
         if capture is not None:
@@ -132,10 +129,6 @@ class Engine(QObject):
         capture = self._capture
         if capture is not None:
             capture.set_paused(False)
-
-    @property
-    def is_running(self) -> bool:
-        return not self._stop.is_set()
 
     # --- the loop (engine thread)
     @Slot()

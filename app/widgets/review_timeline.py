@@ -78,14 +78,6 @@ class ReviewTimeline(QWidget):
             if value is not None:
                 line.setValue(value)
 
-    def time_at(self, x_widget: float) -> float:
-        """The time under a horizontal position in this widget's coordinates (tests, clicks)."""
-        from PySide6.QtCore import QPointF
-
-        view = self.plot.getPlotItem().vb
-        scene = self.plot.mapToScene(self.plot.mapFrom(self, QPointF(x_widget, self.height() / 2).toPoint()))
-        return float(view.mapSceneToView(scene).x())
-
     def _on_cursor_position_changed(self, line) -> None:
         if not self._setting:
             self.seek_requested.emit(float(line.value()))

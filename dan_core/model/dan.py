@@ -126,7 +126,3 @@ class DAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> DANOutput:
         return self.forward_head(self.forward_features(x))
-
-
-def build_model(config: DANConfig) -> DAN:
-    return DAN(config)

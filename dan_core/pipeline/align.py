@@ -66,10 +66,6 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m.astype(np.float32)
 
 
-def invert_affine(m: np.ndarray) -> np.ndarray:
-    return cv2.invertAffineTransform(np.asarray(m, np.float32)).astype(np.float32)
-
-
 class Aligner:
     """Frame + five points -> (matrix, BGR crop of size x size) as the model sees it."""
 

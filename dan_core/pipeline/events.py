@@ -25,7 +25,6 @@ from dan_core.errors import DanFerError
 from dan_core.pipeline.csvrows import read_whole_rows
 
 EVENT_COLUMNS = ("time_s", "frame", "label", "source")
-SOURCES = ("key", "lsl", "file")
 
 
 def events_path(csv_path: str | os.PathLike) -> Path:
