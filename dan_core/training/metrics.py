@@ -74,15 +74,13 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...
 
 def plot_confusion(result: EvalResult, path: str, title: str = "") -> None:
     """Row-normalised confusion matrix as a PNG (matplotlib imported only here)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # a figure of its own: no pyplot, no backend chosen for the whole process
 
     cm = np.asarray(result.confusion, dtype=float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(result.class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n), dpi=120)
+    fig = Figure(figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n), dpi=120)
+    ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
@@ -96,7 +94,6 @@ def plot_confusion(result: EvalResult, path: str, title: str = "") -> None:
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] | None = None) -> None:
@@ -104,12 +101,10 @@ def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] |
     (several files: consecutive phases of one model, e.g. low-res training then fine-tuning)."""
     import json
 
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=120)
+    fig = Figure(figsize=(9, 3.4), dpi=120)
+    ax_acc, ax_loss = fig.subplots(1, 2)
     offset = 0
     for i, file in enumerate(metrics_files):
         with open(file) as f:
@@ -131,7 +126,6 @@ def plot_learning_curve(metrics_files: list[str], path: str, labels: list[str] |
     ax_loss.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
