@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from dan_core.errors import DanFerError
-from dan_core.signals import exit_status, interrupts_between_frames
+from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,13 +115,16 @@ def run(args: argparse.Namespace) -> int:
                         if stop.signum:
                             break
                 interrupted = stop.status
-            except KeyboardInterrupt as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame
-                interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
+            except (KeyboardInterrupt, BrokenPipeError) as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame; or the
+                interrupted = exit_status(exc)  # reader of the progress went away (| head): keep everything, record why
             except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
                 recorder.close(summary={"frames": frames, "error": str(exc)})
                 raise
             finally:
-                bar.close()
+                try:
+                    bar.close()
+                except BrokenPipeError:
+                    interrupted = interrupted or exit_status(BrokenPipeError())
             wall = time.perf_counter() - t0
             summary = {
                 "input": str(args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
                 "per_face": summarize(stats, pipeline.class_names),
                 "stopped_early": source.error, "interrupted": bool(interrupted),
-                "signal": signal.Signals(interrupted - 128).name if interrupted else None,
+                "signal": signal_name(interrupted),
                 "skipped_images": getattr(source, "skipped", []),
             }
             events = study.stop_recording()

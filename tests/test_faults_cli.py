@@ -1,0 +1,113 @@
+"""Fault suite, part 6: the command line against its own files and its readers (real processes where the terminal matters).
+
+An output that is the input, out-of-range arguments, a model given to ``train --resume``, a reader
+that goes away (``| head``), and ONNX Runtime's telemetry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace as NS
+
+import pytest
+
+from dan_core.pipeline.timeline import read_timeline, sidecar_path
+
+pytestmark = pytest.mark.faults
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = "nasa_astronaut_eileen_collins.png"
+
+
+def _env(landmarker_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAN_FER_DEBUG", "QT_QPA_PLATFORM_PLUGIN_PATH")}
+    env.update(PYTHONPATH=str(ROOT), DAN_FER_NO_DOWNLOAD="1", DAN_FER_LANDMARKER=str(landmarker_path), **extra)
+    return env
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, f"expected one line, got:\n{err}"
+    return lines[0]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, make_clip) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "v.mp4", 0, 90)
+
+
+# ----------------------------------------------------------------------------- an output that is the input (bug 5)
+
+
+def _timeline(path: Path) -> Path:
+    import numpy as np
+
+    from dan_core.pipeline.timeline import TimelineWriter
+
+    face = NS(face_id=1, box=(1, 2, 3, 4), probs=np.array([0.3, 0.7], np.float32), dominant="happiness", confidence=0.7)
+    with TimelineWriter(path, ("neutral", "happiness"), meta={"source": "clip.mp4"}, force=True) as w:
+        for i in range(30):
+            w.write(NS(index=i, time_s=i / 25, faces=[face]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from dan_core.checkpoint import save_model
+    from dan_core.model import DAN, DANConfig
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_model(DAN(DANConfig(num_heads=2, input_size=32, color="gray")), path)
+    return path
+
+
+# ----------------------------------------------------------------------------- arguments out of range
+
+
+# ----------------------------------------------------------------------------- train --resume with a model (bug 6)
+
+
+# ----------------------------------------------------------------------------- a reader that goes away
+def test_json_into_a_closed_pipe_is_quiet(tmp_path, clip, landmarker_path):
+    """``analyze ... --json | head -c0``: the run finishes, no traceback, the shell's 141."""
+    csv_path = tmp_path / "t.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "dan_core", "analyze", str(clip), "--csv", str(csv_path), "--json", "--no-progress"],
+                            env=_env(landmarker_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # head -c0 reads nothing and leaves
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    proc.wait(300)
+    assert proc.returncode == 141 and err == ""  # was: a BrokenPipeError traceback, exit 1
+    meta = json.loads(sidecar_path(csv_path).read_text())
+    assert meta["summary"]["interrupted"] is False and meta["summary"]["frames"] == 90  # all of it was analysed
+
+
+def test_progress_into_a_closed_pipe_is_an_interruption(tmp_path, clip, landmarker_path):
+    """``analyze ... 2>&1 | head``: the run stops, and the sidecar says it was interrupted (not a finished run)."""
+    csv_path = tmp_path / "t.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "dan_core", "analyze", str(clip), "--csv", str(csv_path)],
+                            env=_env(landmarker_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    got = b""
+    deadline = time.monotonic() + 120
+    while b"frame" not in got and time.monotonic() < deadline:  # the progress bar has started
+        got += proc.stdout.read1(4096)
+    proc.stdout.close()  # head has its lines and leaves
+    proc.wait(120)
+    assert proc.returncode == 141  # was: exit 1 and a traceback
+    meta = json.loads(sidecar_path(csv_path).read_text())
+    assert meta["summary"]["interrupted"] is True and meta["summary"]["signal"] == "SIGPIPE"  # was: a plain "finished"
+    _, cols, _ = read_timeline(csv_path)
+    assert meta["rows"] == len(cols["frame"]) and csv_path.read_bytes().endswith(b"\n")
+
+
+# ----------------------------------------------------------------------------- telemetry
