@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
+from dan_core.cli_fields import ranged
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.options import add_lsl_arguments
 
@@ -49,11 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
-    parser.add_argument("--exit-after", type=float, metavar="SECONDS",
+    parser.add_argument("--exit-after", type=ranged(float, 0), metavar="SECONDS",
                         help="quit SECONDS after the first frame is shown (finishing the recording)")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save a picture of the whole window just before quitting")
     parser.add_argument("--heatmap", help="attention overlay for this run: off, fused, head1..headK or all")
-    parser.add_argument("--opacity", type=float, help="overlay opacity 0..1 for this run")
+    parser.add_argument("--opacity", type=ranged(float, 0, 1), help="overlay opacity 0..1 for this run")
     parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")

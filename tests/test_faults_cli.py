@@ -17,6 +17,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
+from dan_core import cli
 from dan_core.pipeline.timeline import read_timeline, sidecar_path
 
 pytestmark = pytest.mark.faults
@@ -72,6 +73,19 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 # ----------------------------------------------------------------------------- arguments out of range
+@pytest.mark.parametrize("command, flag, value", [
+    ("analyze", "--opacity", "5"), ("analyze", "--threads", "-2"), ("analyze", "--max-missed", "-1"),
+    ("analyze", "--every", "0"), ("analyze", "--smoothing", "1"), ("analyze", "--max-faces", "0"), ("analyze", "--opacity", "nan"),
+    ("report", "--min-frames", "0"),
+])
+def test_an_argument_out_of_range_is_one_line(tmp_path, media_dir, landmarker_path, capsys, command, flag, value):
+    inputs = {"analyze": [str(media_dir / PHOTO), "--csv", str(tmp_path / "t.csv"), "--landmarker", str(landmarker_path)],
+              "batch": [str(media_dir / PHOTO), "--out-dir", str(tmp_path / "R")],
+              "report": [str(_timeline(tmp_path / "t.csv")), "--segments"]}[command]
+    with pytest.raises(SystemExit) as info:  # was: accepted (and the run went on)
+        cli.main([command, *inputs, flag, value, "--no-progress"] if command != "report" else [command, *inputs, flag, value])
+    line = _one_line(capsys.readouterr().err)
+    assert info.value.code == 2 and line.startswith(f"dan-fer {command}: error: argument {flag}: ") and value in line
 
 
 # ----------------------------------------------------------------------------- train --resume with a model (bug 6)

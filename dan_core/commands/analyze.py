@@ -9,6 +9,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
@@ -22,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "an image file")
     parser.add_argument("--heatmap", default="fused",
                         help="heatmap in --annotated: fused, off, all or head1..headK (default: fused)")
-    parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity (default: 0.5)")
+    parser.add_argument("--opacity", type=ranged(float, 0, 1), default=0.5, help="heatmap opacity (default: 0.5)")
     parser.add_argument("--landmarks", action="store_true", help="draw the 478 landmarks in --annotated")
-    parser.add_argument("--every", type=int, default=1, help="process every N-th frame (default: 1)")
+    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline.study import StudyLinks, stamped
     from dan_core.pipeline.timeline import check_writable
 
-    if args.every < 1:
-        raise DanFerError("--every must be at least 1")
     # outputs first: a typo in a folder name must not cost a whole run
     csv_path = check_writable(args.csv, force=args.force, what="CSV")
     ann_path = check_writable(args.annotated, force=args.force, what="annotated output") if args.annotated else None

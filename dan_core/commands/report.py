@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("timeline", help="timeline CSV written by `dan-fer analyze` (or the app)")
     parser.add_argument("--out", default=None, help="picture to write (.png, .pdf, .svg); needed unless --segments")
-    parser.add_argument("--max-faces", type=int, default=6, help="most faces to draw, longest tracks first (default: 6)")
-    parser.add_argument("--min-frames", type=int, default=3, help="leave out faces seen in fewer frames (default: 3)")
+    parser.add_argument("--max-faces", type=ranged(int, 1), default=6, help="most faces to draw, longest tracks first (default: 6)")
+    parser.add_argument("--min-frames", type=ranged(int, 1), default=3, help="leave out faces seen in fewer frames (default: 3)")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--events", default=None, help="markers CSV (time_s, frame, label, source; default: <timeline>.events.csv "
                         "when it exists); another program's file with the same columns works too")

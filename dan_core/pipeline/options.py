@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from dan_core.cli_fields import ranged
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.core import PipelineConfig
 from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
@@ -18,11 +19,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float 
                    "the copy in models/, the per-user cache, else a verified download")
     g.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (default: auto = CUDA if really usable)")
-    g.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")
-    g.add_argument("--smoothing", type=float, default=smoothing,
+    g.add_argument("--max-faces", type=ranged(int, 1), default=4, help="most faces per frame (default: 4)")
+    g.add_argument("--smoothing", type=ranged(float, 0, 1, high_open=True), default=smoothing,
                    help=f"EMA factor per face in [0, 1), 0 = off (default: {smoothing})")
-    g.add_argument("--max-missed", type=int, default=10, help="frames a face may be unseen before its ID ends (default: 10)")
-    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: 0 = one per core)")
+    g.add_argument("--max-missed", type=ranged(int, 0), default=10, help="frames a face may be unseen before its ID ends (default: 10)")
+    g.add_argument("--threads", type=ranged(int, 0), default=0, help="ONNX Runtime threads (default: 0 = one per core)")
     g.add_argument("--no-overlap", action="store_true", help="run landmarks and DAN one after the other (no worker thread)")
 
 
