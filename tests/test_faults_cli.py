@@ -48,6 +48,24 @@ def clip(tmp_path_factory, make_clip) -> Path:
 
 
 # ----------------------------------------------------------------------------- an output that is the input (bug 5)
+@pytest.mark.parametrize("how", ["same path", "symbolic link", "hard link", "annotated"])
+def test_analyze_never_writes_over_its_input(tmp_path, clip, landmarker_path, capsys, how):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(clip.read_bytes())
+    before = _digest(video)
+    out = {"same path": video, "symbolic link": tmp_path / "link.csv", "hard link": tmp_path / "hard.csv"}.get(how)
+    if how == "symbolic link":
+        out.symlink_to(video)
+    elif how == "hard link":
+        os.link(video, out)
+    args = ["analyze", str(video), "--csv", str(out or tmp_path / "t.csv"), "--force", "--no-progress", "--landmarker",
+            str(landmarker_path)]
+    if how == "annotated":
+        args += ["--annotated", str(video)]
+    rc = cli.main(args)
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the input" in _one_line(err) and str(video) in err  # was: exit 0, a 688-byte CSV in its place
+    assert _digest(video) == before
 
 
 def _timeline(path: Path) -> Path:
@@ -62,6 +80,19 @@ def _timeline(path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("how", ["same path", "symbolic link"])
+def test_report_never_writes_over_its_timeline(tmp_path, capsys, how):
+    csv_path = _timeline(tmp_path / "t.csv")
+    before = _digest(csv_path)
+    out = csv_path if how == "same path" else tmp_path / "picture.png"
+    if how == "symbolic link":
+        out.symlink_to(csv_path)
+    rc = cli.main(["report", str(csv_path), "--out", str(out), "--force"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the input" in _one_line(err)
+    assert _digest(csv_path) == before
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from dan_core.checkpoint import save_model
@@ -70,6 +101,32 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_model(DAN(DANConfig(num_heads=2, input_size=32, color="gray")), path)
     return path
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".onnx"])
+def test_export_never_writes_over_its_checkpoint(tmp_path, tiny_checkpoint, capsys, suffix):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(tiny_checkpoint.read_bytes())
+    out = ckpt if suffix == ".pt" else tmp_path / "m.onnx"
+    if suffix == ".onnx":
+        out.symlink_to(ckpt)
+    before = _digest(ckpt)
+    rc = cli.main(["export", str(ckpt), "--out", str(out), "--force"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the input" in _one_line(err)
+    assert _digest(ckpt) == before
+
+
+def test_export_refuses_to_overwrite_without_force_and_writes_whole_files(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"an older model")
+    rc = cli.main(["export", str(tiny_checkpoint), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "exists; pass --force" in _one_line(err) and out.read_bytes() == b"an older model"  # was: overwritten
+    assert cli.main(["export", str(tiny_checkpoint), "--out", str(out), "--force", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(out) and out.stat().st_size == report["bytes"] > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # written under a temporary name, then renamed
 
 
 # ----------------------------------------------------------------------------- arguments out of range

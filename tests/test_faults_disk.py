@@ -247,3 +247,23 @@ def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog, count_
             w.close()
             assert w.encoder == "mp4v (OpenCV)" and count_frames(tmp_path / name) == 10
     assert len(caplog.records) == 1 and "imageio-ffmpeg" in caplog.text and "OpenCV" in caplog.text
+
+
+# ----------------------------------------------------------------------------- dan-fer batch
+
+
+# ----------------------------------------------------------------------------- dan-fer export
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_export_onto_a_full_disk_leaves_no_partial_model(tmp_path, cache_home, small_disk, landmarker_path, suffix):
+    from dan_core.checkpoint import save_model
+    from dan_core.model import DAN, DANConfig
+
+    ckpt = tmp_path / "tiny.pt"
+    save_model(DAN(DANConfig(num_heads=2, input_size=32, color="gray")), ckpt)
+    out = small_disk.folder / f"m{suffix}"
+    proc = subprocess.run([sys.executable, "-m", "dan_core", "export", str(ckpt), "--out", str(out)],
+                          env=_env(cache_home, landmarker_path), capture_output=True, text=True, timeout=600,
+                          preexec_fn=_limited(small_disk.limit))
+    line = _one_line(proc.stderr)
+    assert proc.returncode == 2 and line.startswith(f"dan-fer export: error: cannot write {out}: ") and any(c in line for c in FULL)
+    assert list(small_disk.folder.iterdir()) == []  # was: a partial m.onnx that no loader can read

@@ -48,18 +48,22 @@ def summarize(stats: dict, class_names) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from dan_core.paths import refuse_overwriting_inputs
     from dan_core.pipeline import Pipeline
     from dan_core.pipeline.draw import draw_results
+    from dan_core.pipeline.events import events_path
     from dan_core.pipeline.heatmap import parse_heatmap
     from dan_core.pipeline.options import config_from_args, every_nth
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
     from dan_core.pipeline.study import StudyLinks, stamped
-    from dan_core.pipeline.timeline import check_writable
+    from dan_core.pipeline.timeline import check_writable, sidecar_path
 
-    # outputs first: a typo in a folder name must not cost a whole run
-    csv_path = check_writable(args.csv, force=args.force, what="CSV")
-    ann_path = check_writable(args.annotated, force=args.force, what="annotated output") if args.annotated else None
+    # outputs first: a typo in a folder name must not cost a whole run; none may be the input, --force or not
+    inputs = [] if str(args.input).isdigit() else [args.input]
+    csv_path = check_writable(args.csv, force=args.force, what="CSV", inputs=inputs)
+    ann_path = check_writable(args.annotated, force=args.force, what="annotated output", inputs=inputs) if args.annotated else None
+    refuse_overwriting_inputs([sidecar_path(csv_path), events_path(csv_path)], inputs, what="CSV sidecar")
     if ann_path is not None and ann_path.resolve() == csv_path.resolve():
         raise DanFerError("--annotated and --csv name the same file")
 

@@ -144,11 +144,13 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.commands.report_events import run_with_events
-    from dan_core.pipeline.timeline import check_writable, load_timeline
+    from dan_core.pipeline.events import events_path
+    from dan_core.pipeline.timeline import check_writable, load_timeline, sidecar_path
 
     if args.out is None and not args.segments:
         raise DanFerError("give --out PICTURE, --segments, or both")
-    out = check_writable(args.out, force=args.force, what="report") if args.out else None
+    inputs = [args.timeline, sidecar_path(args.timeline), args.events or events_path(args.timeline)]
+    out = check_writable(args.out, force=args.force, what="report", inputs=inputs) if args.out else None
     timeline = load_timeline(args.timeline)
     classes, cols, meta = timeline.classes, timeline.cols, timeline.meta
     if note := timeline.warning():

@@ -23,6 +23,7 @@ import numpy as np
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
+from dan_core.paths import refuse_overwriting_inputs
 from dan_core.pipeline.csvrows import read_whole_rows
 
 FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
@@ -33,8 +34,9 @@ def sidecar_path(csv_path: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output") -> Path:
-    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off)."""
+def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output", inputs=()) -> Path:
+    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off), or is one of ``inputs``."""
+    refuse_overwriting_inputs([path], inputs, what=what)
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
