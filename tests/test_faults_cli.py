@@ -18,6 +18,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from dan_core import cli
+from dan_core.commands.batch import output_names
 from dan_core.pipeline.timeline import read_timeline, sidecar_path
 
 pytestmark = pytest.mark.faults
@@ -65,6 +66,19 @@ def test_analyze_never_writes_over_its_input(tmp_path, clip, landmarker_path, ca
     rc = cli.main(args)
     err = capsys.readouterr().err
     assert rc == 2 and "is the input" in _one_line(err) and str(video) in err  # was: exit 0, a 688-byte CSV in its place
+    assert _digest(video) == before
+
+
+def test_batch_never_writes_over_an_input(tmp_path, clip, landmarker_path, capsys):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(clip.read_bytes())
+    out = tmp_path / "R"
+    out.mkdir()
+    os.link(video, output_names([video], out)[0])  # the output's name is a hard link to the video
+    before = _digest(video)
+    rc = cli.main(["batch", str(video), "--out-dir", str(out), "--force", "--no-progress", "--landmarker", str(landmarker_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the input" in _one_line(err)
     assert _digest(video) == before
 
 
@@ -133,7 +147,7 @@ def test_export_refuses_to_overwrite_without_force_and_writes_whole_files(tmp_pa
 @pytest.mark.parametrize("command, flag, value", [
     ("analyze", "--opacity", "5"), ("analyze", "--threads", "-2"), ("analyze", "--max-missed", "-1"),
     ("analyze", "--every", "0"), ("analyze", "--smoothing", "1"), ("analyze", "--max-faces", "0"), ("analyze", "--opacity", "nan"),
-    ("report", "--min-frames", "0"),
+    ("batch", "--workers", "-1"), ("report", "--min-frames", "0"),
 ])
 def test_an_argument_out_of_range_is_one_line(tmp_path, media_dir, landmarker_path, capsys, command, flag, value):
     inputs = {"analyze": [str(media_dir / PHOTO), "--csv", str(tmp_path / "t.csv"), "--landmarker", str(landmarker_path)],

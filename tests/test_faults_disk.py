@@ -250,6 +250,27 @@ def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog, count_
 
 
 # ----------------------------------------------------------------------------- dan-fer batch
+def test_batch_onto_a_full_disk_names_each_failed_video(tmp_path, cache_home, small_disk, landmarker_path, make_clip):
+    """Each video that could not be written is its own error (also in --json); a summary that does not fit is one
+    line after them; no empty .tmp is left behind (was: only "cannot write full/summary.csv", and a 0-byte .tmp)."""
+    videos = [make_clip(tmp_path / f"v{i}.mp4", 40 * i, 60) for i in range(3)]
+    limit = None if small_disk.limit is None else 3000  # rlimit: every CSV outgrows it part way
+    proc = subprocess.run([sys.executable, "-m", "dan_core", "batch", *map(str, videos), "--out-dir", str(small_disk.folder),
+                           "--workers", "1", "--no-progress", "--json"], env=_env(cache_home, landmarker_path),
+                          capture_output=True, text=True, timeout=600, preexec_fn=_limited(limit))
+    report = json.loads(proc.stdout)  # was: no output at all
+    assert report["failed"] >= 1 and set(report["errors"]) <= {str(v) for v in videos}
+    for video, error in report["errors"].items():
+        assert "cannot write" in error and any(c in error for c in FULL), (video, error)
+    leftovers = [p.name for p in small_disk.folder.iterdir() if p.name.endswith(".tmp")]
+    assert not leftovers  # was: summary.csv.tmp, 0 bytes
+    if small_disk.kind == "tmpfs":  # 20 KB: not even the summary fits
+        assert proc.returncode == 2 and report["summary"] is None and "summary.csv" in report["summary_error"]
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"dan-fer batch: error: cannot write {small_disk.folder / 'summary.csv'}: ")
+    else:
+        assert proc.returncode == 1 and proc.stderr == "" and report["failed"] == 3
+        assert report["summary"] == str(small_disk.folder / "summary.csv")
 
 
 # ----------------------------------------------------------------------------- dan-fer export
