@@ -108,7 +108,10 @@ def export_onnx(model: DAN, path: str | Path, *, half: bool = False, opset: int 
     ``verify_tol`` defaults to 1e-4 (float32) or 1e-3 (float16 weights) max abs diff of probs.
     """
     import onnx
-    import onnxruntime as ort
+
+    from dan_core.onnxrt import onnxruntime
+
+    ort = onnxruntime()
 
     path = Path(path)
     try:

@@ -196,3 +196,18 @@ def test_progress_into_a_closed_pipe_is_an_interruption(tmp_path, clip, landmark
 
 
 # ----------------------------------------------------------------------------- telemetry
+def test_onnx_runtime_writes_no_telemetry(tmp_path, media_dir, landmarker_path, tiny_checkpoint):
+    """Nothing under HOME or the cache: ONNX Runtime would append events (and a device id) to ~/.cache/Microsoft/.
+    (MediaPipe imports matplotlib, which keeps its own font list: MPLCONFIGDIR puts that elsewhere.)"""
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    cache.mkdir()
+    env = _env(landmarker_path, HOME=str(home), XDG_CACHE_HOME=str(cache), MPLCONFIGDIR=str(tmp_path / "matplotlib"))
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    runs = [["analyze", str(media_dir / PHOTO), "--csv", str(tmp_path / "t.csv"), "--no-progress"],
+            ["export", str(tiny_checkpoint), "--out", str(tmp_path / "m.onnx")]]
+    for args in runs:
+        proc = subprocess.run([sys.executable, "-m", "dan_core", *args], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    written = [str(p.relative_to(tmp_path)) for p in (*home.rglob("*"), *cache.rglob("*"))]
+    assert written == []  # was: cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}
