@@ -19,6 +19,7 @@ import pytest
 
 from dan_core import cli
 from dan_core.commands.batch import output_names
+from dan_core.paths import MODELS_DIR
 from dan_core.pipeline.timeline import read_timeline, sidecar_path
 
 pytestmark = pytest.mark.faults
@@ -160,6 +161,11 @@ def test_an_argument_out_of_range_is_one_line(tmp_path, media_dir, landmarker_pa
 
 
 # ----------------------------------------------------------------------------- train --resume with a model (bug 6)
+def test_train_resume_from_a_model_file_says_to_use_weights(tmp_path, capsys):
+    model = MODELS_DIR / "dan_ferplus_112.pt"
+    rc = cli.main(["train", "--dataset", "ferplus", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--resume", str(model)])
+    line = _one_line(capsys.readouterr().err)  # was: KeyError: 'train_config'
+    assert rc == 2 and "is a model, not a training checkpoint" in line and f"--weights {model}" in line
 
 
 # ----------------------------------------------------------------------------- a reader that goes away
