@@ -54,6 +54,8 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     t_all = cols["time_s"]
     dt = np.median(np.diff(np.unique(t_all))) if len(np.unique(t_all)) > 1 else 1.0
     t0, t1 = float(t_all.min()), float(t_all.max())
+    if events:  # markers just before or after the rows widen the axis (``drawable`` left out the far ones)
+        t0, t1 = min(t0, min(e.time_s for e in events)), max(t1, max(e.time_s for e in events))
     fig_h = 1.4 + 2.0 * len(order)
     fig, axes = plt.subplots(len(order), 2, figsize=(12, fig_h), squeeze=False,
                              gridspec_kw={"width_ratios": [5, 1.1], "wspace": 0.05})
