@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace as NS
 
@@ -17,7 +20,7 @@ import pytest
 
 from dan_core import cli
 from dan_core.pipeline.events import read_events
-from dan_core.pipeline.timeline import FIXED_COLUMNS, TimelineWriter, load_timeline
+from dan_core.pipeline.timeline import FIXED_COLUMNS, TimelineWriter, load_timeline, sidecar_path
 
 pytestmark = pytest.mark.faults
 
@@ -101,3 +104,36 @@ def test_timeline_rows_that_cannot_be_are_skipped(tmp_path, capsys, bad):
     assert rc == 0 and "skipped 1 row" in err and "line 12" in err
 
 
+@pytest.mark.parametrize("sidecar", [{"fps": "abc"}, {"fps": float("nan")}, {"fps": -5}, {"fps": 1e308}, {"fps": [25]},
+                                     {"source": 42, "fps": None}, ["not", "a", "dict"], {"source": {"a": 1}}],
+                         ids=["text", "nan", "negative", "huge", "list", "source-number", "list-sidecar", "source-dict"])
+def test_review_reads_a_bad_sidecar_without_failing(tmp_path, sidecar):
+    """Bug 7: {"fps": "abc"} was a ValueError traceback in the review reader; the rows' own spacing is used instead."""
+    from dan_core.pipeline.review import Session
+
+    csv_path = _timeline(tmp_path / "rec.csv")
+    sidecar_path(csv_path).write_text(json.dumps(sidecar), encoding="utf-8")
+    _events(tmp_path / "rec.csv.events.csv", ["1.0", "nan", "2.0"])
+    s = Session(csv_path)
+    try:
+        assert s.fps == pytest.approx(25.0) and s.video_path is None and len(s) == 100
+        assert [e.time_s for e in s.events] == [1.0, 2.0]
+        assert [s.position_at(e.time_s) for e in s.events] == [25, 50]
+    finally:
+        s.close()
+
+
+def test_app_review_of_a_damaged_recording_opens(tmp_path):
+    """Bug 3 and 7 in the real window: a nan marker (was: "cannot convert float NaN to integer") and a bad fps."""
+    csv_path = _timeline(tmp_path / "rec.csv")
+    sidecar_path(csv_path).write_text(json.dumps({"fps": "abc", "source": 5}), encoding="utf-8")
+    _events(tmp_path / "rec.csv.events.csv", ["1.0", "nan", "-1e9", "2.0"])
+    shot = tmp_path / "review.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)
+    proc = subprocess.run([sys.executable, "-m", "dan_core.cli", "app", "--review", str(csv_path), "--screenshot", str(shot),
+                           "--exit-after", "0.5"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert shot.stat().st_size > 1000
+    warnings = [line for line in proc.stderr.splitlines() if "skipped 2 markers" in line]
+    assert len(warnings) == 1 and "line 3" in warnings[0]
