@@ -40,6 +40,8 @@ class Options:
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
     lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
     lsl_markers: bool = False  # record the markers of every LSL Markers stream
+    lsl_scope: str | None = None  # machine (default) or lab: how far LSL reaches
+    lsl_name: str | None = None  # the name our LSL streams are published under
     review: str | None = None  # a recorded timeline CSV to review instead of the live view
 
 
@@ -78,6 +80,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
         lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
+        lsl_scope=getattr(args, "lsl_scope", None), lsl_name=getattr(args, "lsl_name", None),
         review=getattr(args, "review", None),
     )
 
@@ -146,6 +149,9 @@ def run(options: Options) -> int:
 
     window = MainWindow(store=store, settings=settings)
     if options.lsl or options.lsl_markers:
+        from dan_core.pipeline.lsl import configure
+
+        configure(scope=options.lsl_scope, name=options.lsl_name)  # process-wide: liblsl is set up once
         window.engine.enable_study(lsl=options.lsl, lsl_markers=options.lsl_markers)
     if options.size:
         window.resize(*options.size)

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline.draw import draw_results
     from dan_core.pipeline.events import events_path
     from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args, every_nth
+    from dan_core.pipeline.options import config_from_args, configure_lsl, every_nth
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
     from dan_core.pipeline.study import StudyLinks, stamped
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if ann_path is not None and ann_path.resolve() == csv_path.resolve():
         raise DanFerError("--annotated and --csv name the same file")
 
+    configure_lsl(args)
     source = open_source(args.input)
     recorder = study = None
     interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM

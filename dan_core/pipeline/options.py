@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dan_core.cli_fields import ranged
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.core import PipelineConfig
+from dan_core.pipeline.lsl import STREAM_NAME
+from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
 from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
 
 
@@ -28,11 +30,24 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float 
 
 
 def add_lsl_arguments(parser: argparse.ArgumentParser) -> None:
-    """--lsl and --lsl-markers, for every command that analyses a source (analyze, app)."""
+    """--lsl, --lsl-markers, --lsl-scope and --lsl-name, for every command that analyses a source (analyze, bench, app)."""
     parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
                         "(type FacialExpression) and our markers (type Markers)")
     parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
                         "into <csv>.events.csv (source=lsl)")
+    parser.add_argument("--lsl-scope", choices=SCOPES, default=DEFAULT_SCOPE,
+                        help="machine (default): LSL streams and sockets stay on this computer; lab: liblsl's own "
+                        "settings, streams open to the local network (LSL has no authentication)")
+    parser.add_argument("--lsl-name", default=STREAM_NAME, help=f"name of our LSL streams (default: {STREAM_NAME}; "
+                        "<name>-markers for the markers); a second dan-fer on one computer needs its own")
+
+
+def configure_lsl(args: argparse.Namespace) -> None:
+    """Apply --lsl-scope / --lsl-name to this process when LSL is used at all."""
+    if getattr(args, "lsl", False) or getattr(args, "lsl_markers", False):
+        from dan_core.pipeline.lsl import configure
+
+        configure(scope=args.lsl_scope, name=args.lsl_name)
 
 
 def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineConfig:
