@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
+from dan_core.cli_fields import ranged
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.options import add_lsl_arguments
 
@@ -39,6 +40,8 @@ class Options:
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
     lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
     lsl_markers: bool = False  # record the markers of every LSL Markers stream
+    lsl_scope: str | None = None  # machine (default) or lab: how far LSL reaches
+    lsl_name: str | None = None  # the name our LSL streams are published under
     review: str | None = None  # a recorded timeline CSV to review instead of the live view
 
 
@@ -49,11 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
-    parser.add_argument("--exit-after", type=float, metavar="SECONDS",
+    parser.add_argument("--exit-after", type=ranged(float, 0), metavar="SECONDS",
                         help="quit SECONDS after the first frame is shown (finishing the recording)")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save a picture of the whole window just before quitting")
     parser.add_argument("--heatmap", help="attention overlay for this run: off, fused, head1..headK or all")
-    parser.add_argument("--opacity", type=float, help="overlay opacity 0..1 for this run")
+    parser.add_argument("--opacity", type=ranged(float, 0, 1), help="overlay opacity 0..1 for this run")
     parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
@@ -77,6 +80,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
         lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
+        lsl_scope=getattr(args, "lsl_scope", None), lsl_name=getattr(args, "lsl_name", None),
         review=getattr(args, "review", None),
     )
 
@@ -146,6 +150,9 @@ def run(options: Options) -> int:
 
     window = MainWindow(store=store, settings=settings)
     if options.lsl or options.lsl_markers:
+        from dan_core.pipeline.lsl import configure
+
+        configure(scope=options.lsl_scope, name=options.lsl_name)  # process-wide: liblsl is set up once
         window.engine.enable_study(lsl=options.lsl, lsl_markers=options.lsl_markers)
     if options.size:
         window.resize(*options.size)

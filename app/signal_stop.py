@@ -1,4 +1,4 @@
-"""Ctrl+C and SIGTERM close the desktop app like its close button."""
+"""Ctrl+C, SIGTERM and SIGHUP (a closed terminal) close the desktop app like its close button."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication
 
+from dan_core.signals import STOP_SIGNALS
+
 
 class SignalStop:
-    """Ctrl+C and SIGTERM close the window like its close button: the recording is finished and kept.
+    """Ctrl+C, SIGTERM and SIGHUP close the window like its close button: the recording is finished and kept.
 
     Python runs signal handlers only between bytecodes, and Qt's event loop is C++: the C-level
     handler writes to a socket (``signal.set_wakeup_fd``) that a QSocketNotifier watches, which
@@ -30,7 +32,7 @@ class SignalStop:
         self._old_fd = signal.set_wakeup_fd(self._write.fileno())
         self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, window)
         self._notifier.activated.connect(self._on_notifier_activated)
-        self._old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, *STOP_SIGNALS)}
 
     def _on_notifier_activated(self) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -32,6 +33,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dan_core.commands.report", "draw a timeline CSV as a picture (probability per class over time)"),
     "batch": ("dan_core.commands.batch", "many videos -> one timeline CSV each and summary.csv (worker processes, resumable)"),
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A bad argument is one line (``dan-fer CMD: error: argument --opacity: ...``), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout or stderr went away (``| head``): nothing more can be said, and nothing at exit either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
 
 
 def plugin_commands() -> dict[str, tuple[str, str]]:
@@ -70,20 +89,31 @@ def main(argv: list[str] | None = None) -> int:
     if name in commands:
         module_name, help_text = commands[name]
         module = importlib.import_module(module_name)
-        sub = argparse.ArgumentParser(prog=f"dan-fer {name}", description=help_text)
+        sub = OneLineParser(prog=f"dan-fer {name}", description=help_text)
         module.add_arguments(sub)
         args = sub.parse_args(argv[1:])
         try:
-            with sigterm_as_interrupt():  # kill PID ends a run like Ctrl+C: files finished, summary printed
-                return int(module.run(args) or 0)
+            with sigterm_as_interrupt():  # kill PID, a closed terminal: a run ends like Ctrl+C, files finished, summary printed
+                status = int(module.run(args) or 0)
+                sys.stdout.flush()  # a reader that went away is found here, not in the interpreter's exit
+                return status
         except DanFerError as exc:
-            print(f"dan-fer {name}: error: {exc}", file=sys.stderr)
-            return 2
+            return _say(f"dan-fer {name}: error: {exc}", 2)
         except KeyboardInterrupt as exc:
-            print(f"dan-fer {name}: interrupted", file=sys.stderr)
+            return _say(f"dan-fer {name}: interrupted", exit_status(exc))
+        except BrokenPipeError as exc:  # `dan-fer ... --json | head -c0`: the run is over, the reader is gone
+            quiet_broken_pipe()
             return exit_status(exc)
     build_parser(commands).parse_args(argv)  # prints help / errors for unknown commands
     return 2
+
+
+def _say(line: str, status: int) -> int:
+    try:
+        print(line, file=sys.stderr)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    return status
 
 
 if __name__ == "__main__":

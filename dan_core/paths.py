@@ -23,3 +23,28 @@ def default_model_path() -> Path:
     if not found:
         raise DanFerError(f"no model found: put an .onnx file in {MODELS_DIR} or pass --model PATH")
     return found[0]
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one file on disk: the same device and inode, so through symbolic and hard links too."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False  # one of them does not exist (yet): it cannot be the other
+
+
+def refuse_overwriting_inputs(outputs, inputs, *, what: str = "output") -> None:
+    """One DanFerError line when an output would overwrite an input, ``--force`` or not.
+
+    A folder among the inputs stands for the images in it. Inputs that are not paths (a camera index) are passed over.
+    """
+    for out in outputs:
+        if out is None:
+            continue
+        for src in inputs:
+            if src is None:
+                continue
+            clash = same_file(out, src) or (Path(src).is_dir() and Path(out).suffix.lower() in IMAGE_SUFFIXES
+                                            and same_file(Path(out).parent, src) and Path(out).exists())
+            if clash:
+                raise DanFerError(f"{what} {out} is the input {src}: refusing to write over it (--force does not change that)")

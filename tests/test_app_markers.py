@@ -6,7 +6,6 @@ Real MediaPipe and ONNX Runtime on the real face video; liblsl on loopback (test
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 
@@ -121,7 +120,9 @@ def test_lsl_markers_in_the_app_land_on_the_frame_shown(qtbot, window, media_dir
     while not stim.have_consumers() and time.monotonic() < deadline:
         qtbot.wait(50)
     assert stim.have_consumers()
-    found = pylsl.resolve_byprop("source_id", f"dan-fer-{os.getpid()}", timeout=10.0)  # the app's own outlet
+    from dan_core.pipeline.lsl import source_ids
+
+    found = pylsl.resolve_byprop("source_id", source_ids()[0], timeout=10.0)  # the app's own outlet: dan-fer@<host>
     assert found and found[0].nominal_srate() == pytest.approx(23.976, abs=0.01)  # the source's frame rate
     faces = pylsl.StreamInlet(found[0])
     faces.open_stream(timeout=10.0)

@@ -52,7 +52,9 @@ def test_inputs_from_folders_lists_and_files(tmp_path, clips):
     videos = collect_inputs([str(listing), str(clips), str(clips / "a.mp4")])
     assert [v.name for v in videos] == ["a.mp4", "missing.mp4", "b.mp4", "broken.mp4"]  # no repeats, input order
     other = tmp_path / "x" / "a.mp4"
-    assert [p.name for p in output_names([clips / "a.mp4", other], tmp_path)] == ["a.csv", "a-2.csv"]
+    names = [p.name for p in output_names([clips / "a.mp4", other], tmp_path)]
+    assert all(n.startswith("a-") and n.endswith(".csv") and len(n) == len("a-12345678.csv") for n in names)
+    assert names[0] != names[1] and output_names([other], tmp_path)[0].name == names[1]  # each video's own name
 
 
 def test_batch_with_a_corrupt_file_then_resume(tmp_path, clips, landmarker_path, capsys):
@@ -81,21 +83,21 @@ def test_batch_with_a_corrupt_file_then_resume(tmp_path, clips, landmarker_path,
         means = [float(v) for k, v in face.items() if k.startswith("mean_")]
         assert len(shares) == len(means) == 8 and sum(shares) == pytest.approx(1.0, abs=1e-3)
         assert sum(means) == pytest.approx(1.0, abs=0.01)
-        assert is_complete(out / name.replace(".mp4", ".csv"))
-    # an interrupted run leaves b.csv cut short with a sidecar that never got its totals: the rerun does b again, only b
-    b_csv = out / "b.csv"
-    side = b_csv.with_name("b.csv.json")
+        assert is_complete(out / face["csv"], clips / name)
+    # an interrupted run leaves b's CSV cut short with a sidecar that never got its totals: the rerun does b again, only b
+    a_csv, b_csv = output_names([clips / "a.mp4", clips / "b.mp4"], out)
+    side = b_csv.with_name(b_csv.name + ".json")
     meta = json.loads(side.read_text())
     for key in ("finished", "rows", "summary"):
         meta.pop(key)
     side.write_text(json.dumps(meta))
     b_csv.write_text("".join(b_csv.read_text().splitlines(keepends=True)[:4]))
-    a_mtime = (out / "a.csv").stat().st_mtime_ns
-    assert not is_complete(b_csv)
+    a_mtime = a_csv.stat().st_mtime_ns
+    assert not is_complete(b_csv, clips / "b.mp4")
     rc = cli.main(args)
     report = json.loads(capsys.readouterr().out)
     assert report["skipped_complete"] == 1 and report["analysed"] == 1 and report["frames"] == 15
-    assert (out / "a.csv").stat().st_mtime_ns == a_mtime and is_complete(b_csv)
+    assert a_csv.stat().st_mtime_ns == a_mtime and is_complete(b_csv, clips / "b.mp4")
     assert len(b_csv.read_text().splitlines()) > 4
     assert sum(r["status"] == "ok" for r in _summary(out)) >= 2
 
@@ -105,7 +107,7 @@ def test_analyze_video_is_a_plain_function(tmp_path, clips, landmarker_path):
     result = analyze_video(clips / "a.mp4", tmp_path / "a.csv", {"landmarker": str(landmarker_path), "threads": 1},
                            progress=done.append)
     assert result["status"] == "ok" and result["frames"] == 15 and sum(done) == 15
-    assert is_complete(tmp_path / "a.csv")
+    assert is_complete(tmp_path / "a.csv", clips / "a.mp4") and not is_complete(tmp_path / "a.csv", clips / "b.mp4")
 
 
 def test_batch_killed_overnight_resumes_where_it_stopped(tmp_path, clips, media_dir, landmarker_path):
@@ -127,7 +129,7 @@ def test_batch_killed_overnight_resumes_where_it_stopped(tmp_path, clips, media_
            "--landmarker", str(landmarker_path)]
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    third = out / "3.csv"
+    first, second, third = output_names(sorted(videos.iterdir()), out)
     deadline = time.monotonic() + 180
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -137,12 +139,12 @@ def test_batch_killed_overnight_resumes_where_it_stopped(tmp_path, clips, media_
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the batch and its worker, as a power cut would
         proc.wait(30)
-    assert is_complete(out / "1.csv") and is_complete(out / "2.csv") and not is_complete(third)
+    assert is_complete(first, videos / "1.mp4") and is_complete(second, videos / "2.mp4") and not is_complete(third, videos / "3.mp4")
     assert not (out / "summary.csv").exists()
-    done_before = {n: (out / n).stat().st_mtime_ns for n in ("1.csv", "2.csv")}
+    done_before = {p: p.stat().st_mtime_ns for p in (first, second)}
     rerun = subprocess.run([*cmd, "--json"], cwd=root, capture_output=True, text=True, timeout=300)
     report = json.loads(rerun.stdout)
     assert rerun.returncode == 0 and report["skipped_complete"] == 2 and report["analysed"] == 1 and report["frames"] == 450
-    assert {n: (out / n).stat().st_mtime_ns for n in ("1.csv", "2.csv")} == done_before
-    assert is_complete(third) and len(third.read_text().splitlines()) == 451
+    assert {p: p.stat().st_mtime_ns for p in (first, second)} == done_before
+    assert is_complete(third, videos / "3.mp4") and len(third.read_text().splitlines()) == 451
     assert [r["status"] for r in _summary(out)] == ["ok", "ok", "ok"]

@@ -247,3 +247,44 @@ def test_opencv_fallback_is_announced_once(tmp_path, monkeypatch, caplog, count_
             w.close()
             assert w.encoder == "mp4v (OpenCV)" and count_frames(tmp_path / name) == 10
     assert len(caplog.records) == 1 and "imageio-ffmpeg" in caplog.text and "OpenCV" in caplog.text
+
+
+# ----------------------------------------------------------------------------- dan-fer batch
+def test_batch_onto_a_full_disk_names_each_failed_video(tmp_path, cache_home, small_disk, landmarker_path, make_clip):
+    """Each video that could not be written is its own error (also in --json); a summary that does not fit is one
+    line after them; no empty .tmp is left behind (was: only "cannot write full/summary.csv", and a 0-byte .tmp)."""
+    videos = [make_clip(tmp_path / f"v{i}.mp4", 40 * i, 60) for i in range(3)]
+    limit = None if small_disk.limit is None else 3000  # rlimit: every CSV outgrows it part way
+    proc = subprocess.run([sys.executable, "-m", "dan_core", "batch", *map(str, videos), "--out-dir", str(small_disk.folder),
+                           "--workers", "1", "--no-progress", "--json"], env=_env(cache_home, landmarker_path),
+                          capture_output=True, text=True, timeout=600, preexec_fn=_limited(limit))
+    report = json.loads(proc.stdout)  # was: no output at all
+    assert report["failed"] >= 1 and set(report["errors"]) <= {str(v) for v in videos}
+    for video, error in report["errors"].items():
+        assert "cannot write" in error and any(c in error for c in FULL), (video, error)
+    leftovers = [p.name for p in small_disk.folder.iterdir() if p.name.endswith(".tmp")]
+    assert not leftovers  # was: summary.csv.tmp, 0 bytes
+    if small_disk.kind == "tmpfs":  # 20 KB: not even the summary fits
+        assert proc.returncode == 2 and report["summary"] is None and "summary.csv" in report["summary_error"]
+        line = _one_line(proc.stderr)
+        assert line.startswith(f"dan-fer batch: error: cannot write {small_disk.folder / 'summary.csv'}: ")
+    else:
+        assert proc.returncode == 1 and proc.stderr == "" and report["failed"] == 3
+        assert report["summary"] == str(small_disk.folder / "summary.csv")
+
+
+# ----------------------------------------------------------------------------- dan-fer export
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_export_onto_a_full_disk_leaves_no_partial_model(tmp_path, cache_home, small_disk, landmarker_path, suffix):
+    from dan_core.model.dan import DAN, DANConfig
+    from dan_core.training.checkpoint import save_model
+
+    ckpt = tmp_path / "tiny.pt"
+    save_model(DAN(DANConfig(num_heads=2, input_size=32, color="gray")), ckpt)
+    out = small_disk.folder / f"m{suffix}"
+    proc = subprocess.run([sys.executable, "-m", "dan_core", "export", str(ckpt), "--out", str(out)],
+                          env=_env(cache_home, landmarker_path), capture_output=True, text=True, timeout=600,
+                          preexec_fn=_limited(small_disk.limit))
+    line = _one_line(proc.stderr)
+    assert proc.returncode == 2 and line.startswith(f"dan-fer export: error: cannot write {out}: ") and any(c in line for c in FULL)
+    assert list(small_disk.folder.iterdir()) == []  # was: a partial m.onnx that no loader can read

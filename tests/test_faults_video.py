@@ -86,9 +86,9 @@ def _wait_for_rows(csv_path: Path, proc: subprocess.Popen, rows: int, timeout: f
     raise AssertionError(f"no {rows} rows in {csv_path} within {timeout} s")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"])
 def test_analyze_stopped_by_a_signal_finishes_its_files(tmp_path, landmarker_path, media_dir, sig, count_frames):
-    """kill PID (SIGTERM) does what Ctrl+C does: summary, totals in the sidecar, a playable video."""
+    """kill PID (SIGTERM) and a closed terminal (SIGHUP) do what Ctrl+C does: summary, totals in the sidecar, a playable video."""
     csv_path, video = tmp_path / "t.csv", tmp_path / "a.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "dan_core", "analyze", str(media_dir / VIDEO), "--csv", str(csv_path),
                              "--annotated", str(video), "--json", "--no-progress"], env=_env(tmp_path, landmarker_path),
@@ -111,21 +111,22 @@ def test_analyze_stopped_by_a_signal_finishes_its_files(tmp_path, landmarker_pat
     assert count_frames(video) == summary["frames"]
 
 
-def test_app_stopped_by_sigterm_finishes_the_recording(tmp_path, landmarker_path, media_dir):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_app_stopped_by_a_signal_finishes_the_recording(tmp_path, landmarker_path, media_dir, sig):
     csv_path = tmp_path / "rec.csv"
     proc = subprocess.Popen([sys.executable, "-m", "app", "--source", str(media_dir / VIDEO), "--record", str(csv_path),
                              "--exit-after", "120", "--settings-file", str(tmp_path / "s.ini")],
                             env=_env(tmp_path, landmarker_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_rows(csv_path, proc, 5)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 143, err
-    assert "SIGTERM" in err and "recording saved" in out.lower()
+    assert proc.returncode == 128 + sig, err  # SIGHUP was: killed at once, no totals
+    assert sig.name in err and "recording saved" in out.lower()
     meta = json.loads(sidecar_path(csv_path).read_text())
     _, cols, _ = read_timeline(csv_path)
     assert meta["rows"] == len(cols["frame"]) >= 5 and "finished" in meta

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
-from dan_core.signals import exit_status, interrupts_between_frames
+from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "an image file")
     parser.add_argument("--heatmap", default="fused",
                         help="heatmap in --annotated: fused, off, all or head1..headK (default: fused)")
-    parser.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity (default: 0.5)")
+    parser.add_argument("--opacity", type=ranged(float, 0, 1), default=0.5, help="heatmap opacity (default: 0.5)")
     parser.add_argument("--landmarks", action="store_true", help="draw the 478 landmarks in --annotated")
-    parser.add_argument("--every", type=int, default=1, help="process every N-th frame (default: 1)")
+    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,23 +48,26 @@ def summarize(stats: dict, class_names) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from dan_core.paths import refuse_overwriting_inputs
     from dan_core.pipeline import Pipeline
     from dan_core.pipeline.draw import draw_results
+    from dan_core.pipeline.events import events_path
     from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args, every_nth
+    from dan_core.pipeline.options import config_from_args, configure_lsl, every_nth
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
     from dan_core.pipeline.study import StudyLinks, stamped
-    from dan_core.pipeline.timeline import check_writable
+    from dan_core.pipeline.timeline import check_writable, sidecar_path
 
-    if args.every < 1:
-        raise DanFerError("--every must be at least 1")
-    # outputs first: a typo in a folder name must not cost a whole run
-    csv_path = check_writable(args.csv, force=args.force, what="CSV")
-    ann_path = check_writable(args.annotated, force=args.force, what="annotated output") if args.annotated else None
+    # outputs first: a typo in a folder name must not cost a whole run; none may be the input, --force or not
+    inputs = [] if str(args.input).isdigit() else [args.input]
+    csv_path = check_writable(args.csv, force=args.force, what="CSV", inputs=inputs)
+    ann_path = check_writable(args.annotated, force=args.force, what="annotated output", inputs=inputs) if args.annotated else None
+    refuse_overwriting_inputs([sidecar_path(csv_path), events_path(csv_path)], inputs, what="CSV sidecar")
     if ann_path is not None and ann_path.resolve() == csv_path.resolve():
         raise DanFerError("--annotated and --csv name the same file")
 
+    configure_lsl(args)
     source = open_source(args.input)
     recorder = study = None
     interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
@@ -116,13 +119,16 @@ def run(args: argparse.Namespace) -> int:
                         if stop.signum:
                             break
                 interrupted = stop.status
-            except KeyboardInterrupt as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame
-                interrupted = exit_status(exc)  # keep everything written so far; the summary still follows
+            except (KeyboardInterrupt, BrokenPipeError) as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame; or the
+                interrupted = exit_status(exc)  # reader of the progress went away (| head): keep everything, record why
             except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
                 recorder.close(summary={"frames": frames, "error": str(exc)})
                 raise
             finally:
-                bar.close()
+                try:
+                    bar.close()
+                except BrokenPipeError:
+                    interrupted = interrupted or exit_status(BrokenPipeError())
             wall = time.perf_counter() - t0
             summary = {
                 "input": str(args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
                 "per_face": summarize(stats, pipeline.class_names),
                 "stopped_early": source.error, "interrupted": bool(interrupted),
-                "signal": signal.Signals(interrupted - 128).name if interrupted else None,
+                "signal": signal_name(interrupted),
                 "skipped_images": getattr(source, "skipped", []),
             }
             events = study.stop_recording()

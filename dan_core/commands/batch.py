@@ -3,10 +3,13 @@
     dan-fer batch VIDEOS_OR_FOLDERS_OR_LIST.txt ... --out-dir DIR [--workers N]
 
 The per-video step is the plain function ``analyze_video(video, csv_path, options) -> dict``: a
-path in, a finished CSV out (its sidecar holds the totals and ``finished``). Workers are processes,
-each with its own landmarker and ONNX Runtime session; the cores are split between them
-(``threads = cores // workers``). A bad file is one ``error`` row in the summary and the others go
-on. A rerun skips videos whose CSV is complete (sidecar with ``finished``, not interrupted), so an
+path in, a finished CSV out (its sidecar holds the totals, ``finished`` and the input it was made
+from). Workers are processes (``batch_pool``), each with its own landmarker and ONNX Runtime
+session; the cores are split between them (``threads = cores // workers``). A bad file is one
+``error`` row in the summary and the others go on. Each video has its own output name,
+``<stem>-<8 hex digits of its absolute path>.csv``, so videos with the same file name in different
+folders never share one. A rerun skips videos whose CSV is complete for that very file (sidecar with
+``finished``, not interrupted, made from the same path, size and modification time), so an
 interrupted batch resumes where it stopped. ``summary.csv`` is rebuilt from all the CSVs at the end:
 one row per video and face (duration, frames with a face, dominant-class shares, mean probabilities).
 """
@@ -16,15 +19,18 @@ from __future__ import annotations
 import argparse
 import atexit
 import csv
+import functools
+import hashlib
 import io
 import json
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
+from dan_core.paths import refuse_overwriting_inputs
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -33,15 +39,15 @@ LIST_SUFFIXES = (".txt", ".lst", ".list")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or text files listing one path a line")
     parser.add_argument("--out-dir", required=True, help="folder for the CSVs (+ sidecars) and summary.csv")
-    parser.add_argument("--workers", type=int, default=0, help="processes (default: one per 2 cores, at least 1)")
-    parser.add_argument("--every", type=int, default=1, help="process every N-th frame (default: 1)")
+    parser.add_argument("--workers", type=ranged(int, 0), default=0, help="processes (default: one per 2 cores, at least 1)")
+    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
     parser.add_argument("--force", action="store_true", help="analyse again videos whose CSV is already complete")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--model", default=None, help="DAN model .onnx (default: the one in models/)")
     parser.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task")
     parser.add_argument("--backend", default="cpu", help="inference backend (default: cpu)")
-    parser.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")
+    parser.add_argument("--max-faces", type=ranged(int, 1), default=4, help="most faces per frame (default: 4)")
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -72,18 +78,24 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
 
 
 def output_names(videos: list[Path], out_dir: Path) -> list[Path]:
-    """DIR/<stem>.csv; videos with the same name get -2, -3 ... in input order (the same on every rerun)."""
-    counts: Counter[str] = Counter()
-    names = []
-    for v in videos:
-        counts[v.stem] += 1
-        n = counts[v.stem]
-        names.append(out_dir / (f"{v.stem}.csv" if n == 1 else f"{v.stem}-{n}.csv"))
-    return names
+    """DIR/<stem>-<key>.csv: the key is 8 hex digits of the video's absolute path, so the name of a video's
+    output depends on that video alone (not on the other inputs or their order)."""
+    return [out_dir / f"{v.stem}-{hashlib.sha256(str(v.resolve()).encode('utf-8')).hexdigest()[:8]}.csv" for v in videos]
 
 
-def is_complete(csv_path: Path) -> bool:
-    """A finished CSV: its sidecar says ``finished`` and the run was not interrupted."""
+def input_identity(video: str | os.PathLike) -> dict | None:
+    """What the sidecar records of the input: absolute path, size, modification time (None when it cannot be read)."""
+    try:
+        st = os.stat(video)
+    except OSError:
+        return None
+    return {"path": str(Path(video).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def is_complete(csv_path: str | os.PathLike, video: str | os.PathLike | None = None) -> bool:
+    """A finished CSV: its sidecar says ``finished``, the run was not interrupted, and (given ``video``) it was made
+    from that very file as it is now: same path, size and modification time."""
+    csv_path = Path(csv_path)
     side = csv_path.with_name(csv_path.name + ".json")
     if not csv_path.is_file() or not side.is_file():
         return False
@@ -91,6 +103,10 @@ def is_complete(csv_path: Path) -> bool:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    if not isinstance(meta, dict) or not isinstance(meta.get("summary", {}), dict):
+        return False
+    if video is not None and (meta.get("input") is None or meta.get("input") != input_identity(video)):
+        return False  # another file, a changed one, or an output from before inputs were recorded
     return bool(meta.get("finished")) and not meta.get("summary", {}).get("interrupted") and "error" not in meta
 
 
@@ -148,7 +164,7 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
         t0 = time.perf_counter()
         pipeline = _pipeline_for(config)
         out_fps = source.fps / every
-        meta = {"source": str(video), "source_fps": source.fps, "fps": out_fps, "every": every,
+        meta = {"source": str(video), "input": input_identity(video), "source_fps": source.fps, "fps": out_fps, "every": every,
                 "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
         recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
         last_t = 0.0
@@ -186,12 +202,8 @@ def _worker_init(threads: int) -> None:
         pass
 
 
-def _run_one(video: str, csv_path: str, options: dict, queue) -> dict:
+def _run_one(video: str, csv_path: str, options: dict, progress) -> dict:
     """In a worker process: analyse one video; any failure is a result, never an exception."""
-    def progress(n: int) -> None:
-        if queue is not None:
-            queue.put(n)
-
     try:
         return analyze_video(video, csv_path, options, progress)
     except DanFerError as exc:
@@ -211,7 +223,7 @@ def summary_rows(videos: list[Path], csvs: list[Path], results: dict[str, dict])
     for video, csv_path in zip(videos, csvs):
         res = results.get(str(video), {})
         base = {"video": str(video), "csv": csv_path.name}
-        if res.get("status") == "error" or not is_complete(csv_path):
+        if res.get("status") == "error" or not is_complete(csv_path, video):
             rows.append({**base, "status": "error", "error": res.get("error", "not analysed")})
             continue
         try:
@@ -250,6 +262,7 @@ def write_summary(path: Path, columns: list[str], rows: list[dict]) -> None:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
         os.replace(tmp, path)  # whole or not at all
     except OSError as exc:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no empty .tmp behind
         raise DanFerError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
@@ -258,87 +271,79 @@ def write_summary(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
+
+    from dan_core.commands.batch_pool import Pool
 
     out_dir = Path(args.out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DanFerError(f"cannot create --out-dir {out_dir}: {exc.strerror or exc}") from exc
-    if args.every < 1:
-        raise DanFerError("--every must be at least 1")
     videos = collect_inputs(args.inputs)
     if not videos:
         raise DanFerError("no videos found in the inputs")
     csvs = output_names(videos, out_dir)
+    refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv"], videos)
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers > 0 else max(1, cores // 2)
     workers = min(workers, len(videos))
     options = {"model": args.model, "landmarker": args.landmarker, "backend": args.backend, "max_faces": args.max_faces,
                "every": args.every, "threads": max(1, cores // workers), "overlap": workers == 1 or cores > 2 * workers}
-    todo = [(v, c) for v, c in zip(videos, csvs) if args.force or not is_complete(c)]
+    todo = [(str(v), str(c), options) for v, c in zip(videos, csvs) if args.force or not is_complete(c, v)]
     results: dict[str, dict] = {}
-    retries: dict[str, int] = {}
     t0 = time.perf_counter()
     bar_v = tqdm(total=len(videos), initial=len(videos) - len(todo), unit="video", desc="videos", position=0,
                  disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     bar_f = tqdm(unit="frame", desc="frames", position=1, disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-    frames_done = 0
-    ctx = mp.get_context("spawn")  # no fork after threads: each worker builds its own landmarker and session
-    with ctx.Manager() as manager:
-        queue = manager.Queue()
-        pending = list(todo)
-        while pending:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                     initargs=(options["threads"],)) as pool:
-                futures = {pool.submit(_run_one, str(v), str(c), options, queue): (v, c) for v, c in pending}
-                pending = []
-                try:
-                    waiting = set(futures)
-                    while waiting:
-                        done = [f for f in waiting if f.done()]
-                        while not queue.empty():
-                            n = queue.get()
-                            frames_done += n
-                            bar_f.update(n)
-                        for f in done:
-                            waiting.discard(f)
-                            v, c = futures[f]
-                            try:
-                                results[str(v)] = f.result()
-                            except BrokenProcessPool:  # a worker died (e.g. a decoder crashed): which video did it is unknown
-                                retries[str(v)] = retries.get(str(v), 0) + 1
-                                if retries[str(v)] == 1:
-                                    pending.append((v, c))  # once more, in a fresh pool
-                                    continue
-                                results[str(v)] = {"video": str(v), "status": "error", "error": "the worker process died"}
-                            bar_v.update(1)
-                        if waiting and not done:
-                            time.sleep(0.1)
-                except KeyboardInterrupt:
-                    for f in futures:
-                        f.cancel()
-                    raise
-    bar_f.close()
-    bar_v.close()
-    wall = time.perf_counter() - t0
+    frames = [0]
+
+    def on_progress(n: int) -> None:
+        frames[0] += n
+        bar_f.update(n)
+
+    def on_result(task, result: dict) -> None:
+        results[task[0]] = result
+        bar_v.update(1)
+
+    # spawn, not fork: no fork after threads, and each worker builds its own landmarker and session
+    pool = Pool(mp.get_context("spawn"), workers, functools.partial(_worker_init, options["threads"]), _run_one)
+    try:
+        pool.run(todo, on_progress, on_result)  # Ctrl+C / SIGTERM / SIGHUP: no video is handed out after it
+    finally:
+        bar_f.close()
+        bar_v.close()
+    return _report(args, videos, csvs, results, len(todo), frames[0], time.perf_counter() - t0, workers, options["threads"])
+
+
+def _report(args, videos: list[Path], csvs: list[Path], results: dict[str, dict], todo: int, frames: int, wall: float,
+            workers: int, threads: int) -> int:
+    """summary.csv, then the per-video outcome on stdout (one JSON object with --json); 1 when some video failed."""
+    out_dir = Path(args.out_dir)
     columns, rows = summary_rows(videos, csvs, results)
-    write_summary(out_dir / "summary.csv", columns, rows)
+    summary_error = None
+    try:
+        write_summary(out_dir / "summary.csv", columns, rows)
+    except DanFerError as exc:  # a full disk: the per-video outcome is still told, then this error
+        summary_error = exc
     failed = sorted({r["video"] for r in rows if r["status"] == "error"})
     analysed = [r for r in results.values() if r.get("status") == "ok"]
-    report = {"videos": len(videos), "analysed": len(analysed), "skipped_complete": len(videos) - len(todo),
+    report = {"videos": len(videos), "analysed": len(analysed), "skipped_complete": len(videos) - todo,
               "failed": len(failed), "errors": {r["video"]: r.get("error") for r in rows if r["status"] == "error"},
-              "frames": frames_done, "seconds": round(wall, 2), "fps": round(frames_done / wall, 2) if wall > 0 else 0.0,
-              "workers": workers, "threads_per_worker": options["threads"], "summary": str(out_dir / "summary.csv")}
+              "frames": frames, "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
+              "workers": workers, "threads_per_worker": threads,
+              "summary": None if summary_error else str(out_dir / "summary.csv"),
+              "summary_error": str(summary_error) if summary_error else None}
     if args.json:
         print(json.dumps(report))
     else:
         print(f"{len(videos)} videos: {len(analysed)} analysed, {report['skipped_complete']} already complete, {len(failed)} failed; "
-              f"{frames_done} frames in {wall:.1f} s ({report['fps']:.1f} fps, {workers} workers x {options['threads']} threads)")
+              f"{frames} frames in {wall:.1f} s ({report['fps']:.1f} fps, {workers} workers x {threads} threads)")
         for video, err in report["errors"].items():
             print(f"  failed: {video}: {err}")
-        print(f"summary: {out_dir / 'summary.csv'}")
+        if summary_error is None:
+            print(f"summary: {out_dir / 'summary.csv'}")
+    if summary_error is not None:
+        raise summary_error
     return 1 if failed else 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 
 STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "lsl", "latency", "interval")
@@ -29,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dan_core.pipeline.options import add_pipeline_arguments
 
     parser.add_argument("input", help="video file or image (an image is repeated as a video)")
-    parser.add_argument("--frames", type=int, default=300, help="frames to measure (default: 300)")
-    parser.add_argument("--warmup", type=int, default=10, help="frames run before measuring (default: 10)")
-    parser.add_argument("--width", type=int, default=0, help="resize frames to this width first (keeps the aspect ratio)")
-    parser.add_argument("--mosaic", type=int, default=1,
+    parser.add_argument("--frames", type=ranged(int, 1), default=300, help="frames to measure (default: 300)")
+    parser.add_argument("--warmup", type=ranged(int, 0), default=10, help="frames run before measuring (default: 10)")
+    parser.add_argument("--width", type=ranged(int, 0), default=0, help="resize frames to this width first (keeps the aspect ratio)")
+    parser.add_argument("--mosaic", type=ranged(int, 1), default=1,
                         help="tile N x N copies of each frame into one frame of the same size (2: four faces)")
     parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")

@@ -4,8 +4,9 @@ or (``--out X.pt``) a slim checkpoint: weights (EMA folded in) + config, for fin
 from __future__ import annotations
 
 import argparse
+import io
 import json
-from pathlib import Path
+import os
 
 from dan_core.data.templates import load_template_file, template_points
 from dan_core.errors import DanFerError
@@ -19,19 +20,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half", action="store_true", help="store weights as float16 (compute stays float32)")
     p.add_argument("--template", help="alignment template JSON (5 points, normalised crop coordinates)")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    from dan_core.pipeline.timeline import check_writable
+
+    # before the work: never over an existing file without --force, never over the checkpoint or template at all
+    out = check_writable(args.out, force=args.force, what="--out", inputs=[args.checkpoint, args.template])
     model = load_model(args.checkpoint, use_ema=not args.no_ema)
     if args.template:
         model.config.template = template_points(load_template_file(args.template, model.config.input_size))
-    if Path(args.out).suffix == ".pt":
+    if out.suffix == ".pt":
+        buf = io.BytesIO()  # torch's own file writer says "unexpected pos" for a full disk: write the bytes here instead
+        save_model(model, buf, half=args.half)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # whole or not at all
         try:
-            save_model(model, args.out, half=args.half)
+            tmp.write_bytes(buf.getvalue())
+            os.replace(tmp, out)
         except OSError as exc:
-            raise DanFerError(f"cannot write {args.out}: {exc}") from exc
-        print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB)")
+            raise DanFerError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
         return 0
     rep = export_onnx(model, args.out, half=args.half)
     if args.json:

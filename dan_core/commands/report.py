@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("timeline", help="timeline CSV written by `dan-fer analyze` (or the app)")
     parser.add_argument("--out", default=None, help="picture to write (.png, .pdf, .svg); needed unless --segments")
-    parser.add_argument("--max-faces", type=int, default=6, help="most faces to draw, longest tracks first (default: 6)")
-    parser.add_argument("--min-frames", type=int, default=3, help="leave out faces seen in fewer frames (default: 3)")
+    parser.add_argument("--max-faces", type=ranged(int, 1), default=6, help="most faces to draw, longest tracks first (default: 6)")
+    parser.add_argument("--min-frames", type=ranged(int, 1), default=3, help="leave out faces seen in fewer frames (default: 3)")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     parser.add_argument("--events", default=None, help="markers CSV (time_s, frame, label, source; default: <timeline>.events.csv "
                         "when it exists); another program's file with the same columns works too")
@@ -53,6 +54,8 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     t_all = cols["time_s"]
     dt = np.median(np.diff(np.unique(t_all))) if len(np.unique(t_all)) > 1 else 1.0
     t0, t1 = float(t_all.min()), float(t_all.max())
+    if events:  # markers just before or after the rows widen the axis (``drawable`` left out the far ones)
+        t0, t1 = min(t0, min(e.time_s for e in events)), max(t1, max(e.time_s for e in events))
     fig_h = 1.4 + 2.0 * len(order)
     fig, axes = plt.subplots(len(order), 2, figsize=(12, fig_h), squeeze=False,
                              gridspec_kw={"width_ratios": [5, 1.1], "wspace": 0.05})
@@ -143,11 +146,13 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.commands.report_events import run_with_events
-    from dan_core.pipeline.timeline import check_writable, load_timeline
+    from dan_core.pipeline.events import events_path
+    from dan_core.pipeline.timeline import check_writable, load_timeline, sidecar_path
 
     if args.out is None and not args.segments:
         raise DanFerError("give --out PICTURE, --segments, or both")
-    out = check_writable(args.out, force=args.force, what="report") if args.out else None
+    inputs = [args.timeline, sidecar_path(args.timeline), args.events or events_path(args.timeline)]
+    out = check_writable(args.out, force=args.force, what="report", inputs=inputs) if args.out else None
     timeline = load_timeline(args.timeline)
     classes, cols, meta = timeline.classes, timeline.cols, timeline.meta
     if note := timeline.warning():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +18,34 @@ from dan_core.errors import DanFerError
 
 
 def load_events(args: argparse.Namespace) -> tuple[list, Path | None]:
-    from dan_core.pipeline.events import events_path, read_events
+    """The markers (``--events``, else the recording's own file) and their file; skipped ones are one warning line."""
+    from dan_core.pipeline.events import events_path, load_events_file
 
     if args.events:
         path = Path(args.events)
         if not path.is_file():
             raise DanFerError(f"--events {path}: no such file")
-        return read_events(path), path
-    default = events_path(args.timeline)
-    return (read_events(default), default) if default.is_file() else ([], None)
+    else:
+        path = events_path(args.timeline)
+        if not path.is_file():
+            return [], None
+    loaded = load_events_file(path)
+    if note := loaded.warning():
+        print(f"dan-fer report: warning: {path}: {note}", file=sys.stderr)
+    return loaded.events, path
+
+
+def drawable(events: list, t0: float, t1: float) -> list:
+    """The markers a picture of ``t0..t1`` can show: those within one span of it (the axis grows to them); the
+    others (a marker days away would overflow the drawing) are left out with one warning line."""
+    span = max(t1 - t0, 1.0)
+    near = [e for e in events if t0 - span <= e.time_s <= t1 + span]
+    if len(near) < len(events):
+        far = [e for e in events if e not in near]
+        s = "" if len(far) == 1 else "s"
+        print(f"dan-fer report: warning: {len(far)} marker{s} far outside the timeline ({t0:.1f}-{t1:.1f} s) not drawn "
+              f"(the first at {far[0].time_s:.1f} s)", file=sys.stderr)
+    return near
 
 
 def draw_markers(ax, events: list, *, labels: bool) -> None:
@@ -45,7 +65,8 @@ def run_with_events(args: argparse.Namespace, classes: list[str], cols: dict[str
     result: dict = {"timeline": str(args.timeline), "rows": int(len(cols["time_s"])), "classes": classes,
                     "events": str(events_file) if events_file else None, "markers": len(events)}
     if out is not None:
-        drawn = render(classes, cols, meta, out, max_faces=args.max_faces, min_frames=args.min_frames, events=events)
+        shown = drawable(events, float(cols["time_s"].min()), float(cols["time_s"].max()))
+        drawn = render(classes, cols, meta, out, max_faces=args.max_faces, min_frames=args.min_frames, events=shown)
         result.update(out=str(out), faces_drawn=drawn)
     if args.segments:
         if not events:

@@ -35,7 +35,9 @@ def cuda_driver_present() -> bool:
 
 class OnnxBackend:
     def __init__(self, path: Path, *, device: str = "auto", threads: int = 0) -> None:
-        import onnxruntime as ort
+        from dan_core.onnxrt import onnxruntime
+
+        ort = onnxruntime()
 
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

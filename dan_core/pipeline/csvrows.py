@@ -5,6 +5,7 @@ DanFerError line naming the file."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -28,3 +29,11 @@ def read_whole_rows(path: str | os.PathLike, what: str, *, keep_lone_line: bool 
         return list(csv.reader(lines))
     except csv.Error as exc:
         raise DanFerError(f"{path} is not {what} ({exc})") from exc
+
+
+MAX_TIME_S = 1e6  # 11.6 days: a time beyond it (or not finite) in a recording is damage, not data
+
+
+def usable_time(t: float, *, negative: bool = False) -> bool:
+    """A time a timeline or marker may hold: finite, within ``MAX_TIME_S``, and not negative unless ``negative``."""
+    return math.isfinite(t) and abs(t) <= MAX_TIME_S and (negative or t >= 0.0)

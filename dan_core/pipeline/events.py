@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import threading
 from collections import deque
@@ -22,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dan_core.errors import DanFerError
-from dan_core.pipeline.csvrows import read_whole_rows
+from dan_core.pipeline.csvrows import MAX_TIME_S, read_whole_rows, usable_time
+
+log = logging.getLogger(__name__)
 
 EVENT_COLUMNS = ("time_s", "frame", "label", "source")
 
@@ -88,6 +91,8 @@ class EventWriter:
     def add(self, time_s: float, frame: int | None, label: str, source: str = "key") -> Event:
         """Write one marker now; DanFerError when the disk refuses or the writer is closed."""
         label = " ".join(str(label).split())  # one line, whatever was typed or sent
+        if not usable_time(float(time_s), negative=True):  # never written: every reader would have to refuse it
+            raise DanFerError(f"marker {label[:40]!r} not written: its time {time_s!r} is not a usable time")
         event = Event(float(time_s), None if frame is None else int(frame), label, source)
         with self._lock:
             if self._closed:
@@ -117,10 +122,27 @@ def events_summary(events: list[Event], path: Path | None = None) -> dict:
             "markers": [e.as_dict() for e in events[:1000]]}
 
 
-def read_events(path: str | os.PathLike) -> list[Event]:
+@dataclass
+class EventsFile:
+    """An events CSV read back: its markers (sorted by time) and the rows passed over for an impossible time."""
+
+    events: list[Event]
+    skipped: int = 0  # rows whose time is not finite or beyond MAX_TIME_S
+    first_skipped_line: int | None = None
+
+    def warning(self) -> str | None:
+        if not self.skipped:
+            return None
+        what = "marker whose time is" if self.skipped == 1 else "markers whose times are"
+        return (f"skipped {self.skipped} {what} not finite or beyond ±{MAX_TIME_S:.0f} s "
+                f"(the first at line {self.first_skipped_line})")
+
+
+def load_events_file(path: str | os.PathLike) -> EventsFile:
     """Markers of an events CSV (ours or another program's: same columns, ``frame`` may be empty), sorted by time.
 
-    A bad file is one DanFerError line naming the file and row; an incomplete last line (a crash) is ignored.
+    A row that is not a marker at all is one DanFerError line naming the file and row; a marker whose time is not
+    finite or beyond ``MAX_TIME_S`` is passed over and counted; an incomplete last line (a crash) is ignored.
     """
     path = Path(path)
     rows = read_whole_rows(path, "an events CSV", keep_lone_line=True)
@@ -130,7 +152,7 @@ def read_events(path: str | os.PathLike) -> list[Event]:
         raise DanFerError(f"{path} is not an events CSV: no {', '.join(missing)} column "
                           f"(expected {', '.join(EVENT_COLUMNS)}; header: {', '.join(header[:6]) or 'empty'})")
     col = {name: header.index(name) for name in EVENT_COLUMNS if name in header}
-    events = []
+    events, skipped, first = [], 0, None
     for n, row in enumerate(rows[1:], start=2):
         if not row or not any(v.strip() for v in row):
             continue
@@ -139,12 +161,24 @@ def read_events(path: str | os.PathLike) -> list[Event]:
             frame_text = row[col["frame"]].strip() if "frame" in col and col["frame"] < len(row) else ""
             frame = int(float(frame_text)) if frame_text else None
             label = row[col["label"]].strip()
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):
             raise DanFerError(f"{path}, line {n}: not a marker row ({','.join(row)[:80]})") from None
+        if not usable_time(t, negative=True):
+            skipped += 1
+            first = first or n
+            continue
         source = row[col["source"]].strip() if "source" in col and col["source"] < len(row) else ""
         events.append(Event(t, frame, label, source or "file"))
     events.sort(key=lambda e: e.time_s)
-    return events
+    return EventsFile(events, skipped, first)
+
+
+def read_events(path: str | os.PathLike) -> list[Event]:
+    """The markers of an events CSV (see ``load_events_file``); skipped ones are one logged warning."""
+    loaded = load_events_file(path)
+    if note := loaded.warning():
+        log.warning("%s: %s", path, note)
+    return loaded.events
 
 
 class ClockMap:
@@ -217,8 +251,12 @@ class MarkerLog:
             self._pending = [p for p in self._pending if p not in ready]
         for label, mono in ready:
             t, frame = self.clock.locate(mono)
-            if frame is not None:
-                self.writer.add(t, frame, label, "lsl")
+            if frame is None:
+                continue
+            if not usable_time(t, negative=True):
+                log.warning("LSL marker %r passed over: it falls %.0f s from the recording", label[:40], t)
+                continue
+            self.writer.add(t, frame, label, "lsl")
 
     def summary(self) -> dict:
         return self.writer.summary()

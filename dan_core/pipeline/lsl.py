@@ -1,37 +1,70 @@
 """Lab Streaming Layer: our expressions and markers out, a stimulus program's markers in (pylsl).
 
-- ``FaceOutlet``: stream ``dan-fer``, type ``FacialExpression``, one float32 sample per face per
-  processed frame: ``face_id, x, y, w, h, <one per class>``; channel labels in
-  ``desc/channels/channel/label`` and the class order in ``desc/classes/class``; nominal rate = the
-  source's frame rate. Each sample carries the moment its frame left the source, on LSL's clock.
-- ``MarkerOutlet``: stream ``dan-fer-markers``, type ``Markers``: our own markers (keys 1-9, M).
-- ``MarkerListener``: every other stream of type ``Markers`` on the network (PsychoPy, jsPsych,
-  any stimulus program); each marker's timestamp is brought onto this machine's clock with the
-  inlet's ``time_correction()`` (LSL's clock offset to the sender) and handed on as a
-  ``time.monotonic()`` moment, which ``events.MarkerLog`` places on the recording's frames.
+- ``FaceOutlet``: stream ``<name>`` (``--lsl-name``, default ``dan-fer``), type ``FacialExpression``,
+  one float32 sample per face per processed frame: ``face_id, x, y, w, h, <one per class>``;
+  channel labels in ``desc/channels/channel/label`` and the class order in ``desc/classes/class``;
+  nominal rate = the source's frame rate. Each sample carries the moment its frame left the
+  source, on LSL's clock.
+- ``MarkerOutlet``: stream ``<name>-markers``, type ``Markers``: our own markers (keys 1-9, M).
+- ``MarkerListener``: every other stream of type ``Markers`` (PsychoPy, jsPsych, any stimulus
+  program); each marker's timestamp is brought onto this machine's clock with the inlet's
+  ``time_correction()`` (LSL's clock offset to the sender) and handed on as a ``time.monotonic()``
+  moment, which ``events.MarkerLog`` places on the recording's frames. A marker that is not UTF-8
+  text, or whose time is not finite or absurdly far from now, is one warning and is passed over;
+  our own marker outlet is never listened to.
 
-liblsl reads its configuration from the file named by ``LSLAPICFG`` (else ``lsl_api.cfg`` in the
-working folder, ``~/lsl_api/``, ``/etc/lsl_api/``). The tests ship ``tests/lsl_api.cfg``, which keeps
-everything on this machine (``ResolveScope = machine``, ``KnownPeers = {127.0.0.1}``).
+Source ids are stable (``<name>@<host>``, ``<name>-markers@<host>``): LSL's recovery and LabRecorder
+find a restarted dan-fer by them; a second dan-fer on the same computer needs another ``--lsl-name``
+(it is refused otherwise). How far LSL reaches (``--lsl-scope``) and liblsl's log: ``lsl_scope``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import os
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
+from dan_core.pipeline.csvrows import MAX_TIME_S
+from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, apply
 
 log = logging.getLogger(__name__)
 
 STREAM_NAME = "dan-fer"
 STREAM_TYPE = "FacialExpression"
-MARKER_NAME = "dan-fer-markers"
 MARKER_TYPE = "Markers"
 FIXED_CHANNELS = ("face_id", "x", "y", "w", "h")
+
+
+@dataclass
+class LslSettings:
+    """This process's LSL choices: how far it reaches, and the name its streams are published under."""
+
+    scope: str = DEFAULT_SCOPE
+    name: str = STREAM_NAME
+
+
+SETTINGS = LslSettings()
+
+
+def configure(*, scope: str | None = None, name: str | None = None) -> LslSettings:
+    """Set --lsl-scope / --lsl-name for this process (before the first outlet or listener)."""
+    if scope is not None:
+        SETTINGS.scope = scope
+    if name is not None:
+        if not name.strip() or any(c in name for c in "\r\n\0"):
+            raise DanFerError(f"--lsl-name must be a non-empty single line, got {name!r}")
+        SETTINGS.name = name.strip()
+    return SETTINGS
 
 
 def _pylsl():
@@ -39,7 +72,42 @@ def _pylsl():
         import pylsl
     except (ImportError, RuntimeError, OSError) as exc:  # the wheel ships liblsl; a broken install is one line
         raise DanFerError(f"Lab Streaming Layer is unavailable (pylsl/liblsl: {exc})") from exc
+    apply(SETTINGS.scope, pylsl)  # before liblsl's first outlet, inlet or resolver
     return pylsl
+
+
+def source_ids(name: str | None = None) -> tuple[str, str]:
+    """(faces, markers) source ids: the same on every run of this name on this computer."""
+    name = name or SETTINGS.name
+    host = socket.gethostname()
+    return f"{name}@{host}", f"{name}-markers@{host}"
+
+
+def _claim(source_id: str, name: str):
+    """Hold this computer's claim on ``source_id`` while the outlet lives (a lock file the system releases when the
+    process ends, however it ends); a second dan-fer under the same name is refused at once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no check
+        return None
+    folder = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    path = folder / f"dan-fer-lsl-{hashlib.sha256(source_id.encode('utf-8')).hexdigest()[:16]}.lock"
+    try:
+        handle = open(path, "a+")  # held open while the outlet lives
+    except OSError:
+        return None  # nowhere to keep the claim: no check
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DanFerError(f"another dan-fer on this computer already publishes the LSL stream {name!r} ({source_id}): "
+                          "give this one another --lsl-name") from None
+    return handle
+
+
+def _release(handle) -> None:
+    if handle is not None:
+        handle.close()  # closing the file drops the lock
 
 
 def lsl_offset() -> float:
@@ -62,12 +130,15 @@ def channel_labels(class_names: Sequence[str]) -> list[str]:
 class FaceOutlet:
     """The ``FacialExpression`` outlet: one sample per face per processed frame."""
 
-    def __init__(self, class_names: Sequence[str], fps: float, *, source_id: str = "dan-fer") -> None:
+    def __init__(self, class_names: Sequence[str], fps: float, *, name: str | None = None, source_id: str | None = None) -> None:
         pylsl = _pylsl()
+        self.name = name or SETTINGS.name
+        self.source_id = source_id or source_ids(self.name)[0]
+        self._claim = _claim(self.source_id, self.name)
         self.class_names = tuple(class_names)
         labels = channel_labels(self.class_names)
-        info = pylsl.StreamInfo(STREAM_NAME, STREAM_TYPE, len(labels), float(fps) if fps and fps > 0 else pylsl.IRREGULAR_RATE,
-                                pylsl.cf_float32, source_id)
+        info = pylsl.StreamInfo(self.name, STREAM_TYPE, len(labels), float(fps) if fps and fps > 0 else pylsl.IRREGULAR_RATE,
+                                pylsl.cf_float32, self.source_id)
         desc = info.desc()
         desc.append_child_value("software", f"dan-fer {__version__}")
         channels = desc.append_child("channels")
@@ -95,16 +166,24 @@ class FaceOutlet:
 
     def close(self) -> None:
         self._outlet = None
+        _release(self._claim)
+        self._claim = None
+
+    def __del__(self) -> None:  # an outlet dropped without close() still gives its name back
+        _release(getattr(self, "_claim", None))
 
 
 class MarkerOutlet:
     """The ``Markers`` outlet for our own markers (one string channel, irregular rate)."""
 
-    def __init__(self, *, source_id: str = "dan-fer-markers") -> None:
+    def __init__(self, *, name: str | None = None, source_id: str | None = None) -> None:
         pylsl = _pylsl()
-        info = pylsl.StreamInfo(MARKER_NAME, MARKER_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, source_id)
-        self.source_id = source_id
+        self.name = f"{name or SETTINGS.name}-markers"
+        self.source_id = source_id or source_ids(name)[1]
+        self._claim = _claim(self.source_id, self.name)
+        info = pylsl.StreamInfo(self.name, MARKER_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, self.source_id)
         self._outlet = pylsl.StreamOutlet(info)
+        self.uid = self._outlet.get_info().uid()  # this very outlet, whatever its name: never listened to by ourselves
         self._offset = lsl_offset()
 
     def push(self, label: str, monotonic_s: float | None = None) -> None:
@@ -113,19 +192,27 @@ class MarkerOutlet:
 
     def close(self) -> None:
         self._outlet = None
+        _release(self._claim)
+        self._claim = None
+
+    def __del__(self) -> None:  # an outlet dropped without close() still gives its name back
+        _release(getattr(self, "_claim", None))
 
 
 class MarkerListener:
-    """A thread that reads every ``Markers`` stream on the network and calls ``on_marker(label, monotonic_s)``.
+    """A thread that reads every ``Markers`` stream it finds and calls ``on_marker(label, monotonic_s)``.
 
-    Streams are found as they appear (``ContinuousResolver``); ``ignore_source_ids`` leaves out
-    our own marker outlet. Stopping is cooperative (``stop()``).
+    Streams are found as they appear (``ContinuousResolver``); ``ignore_uids`` / ``ignore_source_ids``
+    leave out our own marker outlet. A bad marker (not UTF-8 text, a time that is not finite or more
+    than ``MAX_TIME_S`` from now) is one warning naming its stream; a stream that fails is dropped
+    with one warning; the others go on. Stopping is cooperative (``stop()``).
     """
 
-    def __init__(self, on_marker: Callable[[str, float], None], *, ignore_source_ids: Sequence[str] = (),
-                 poll_s: float = 0.005) -> None:
+    def __init__(self, on_marker: Callable[[str, float], None], *, ignore_uids: Sequence[str] = (),
+                 ignore_source_ids: Sequence[str] = (), poll_s: float = 0.005) -> None:
         self._pylsl = _pylsl()
         self._on_marker = on_marker
+        self._ignore_uids = set(ignore_uids)
         self._ignore = set(ignore_source_ids)
         self._poll = poll_s
         self._stop = threading.Event()
@@ -133,6 +220,7 @@ class MarkerListener:
         self._thread = threading.Thread(target=self._run, name="dan-fer-lsl-markers", daemon=True)
         self.streams: list[str] = []  # names of the streams listened to
         self.received = 0
+        self.refused = 0  # markers passed over (bad text or time)
 
     def start(self) -> MarkerListener:
         self._thread.start()
@@ -143,10 +231,55 @@ class MarkerListener:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    def _open(self, info) -> list:
+        inlet = self._pylsl.StreamInlet(info, max_buflen=60, recover=True, as_numpy=True)  # strings as sent: bytes
+        inlet.open_stream(timeout=2.0)
+        return [inlet, inlet.time_correction(timeout=2.0), time.monotonic(), info.name()]
+
+    def _label(self, sample, stream: str) -> str | None:
+        value = sample[0] if len(sample) else b""
+        if isinstance(value, bytes):
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                log.warning("LSL marker from %r passed over: not UTF-8 text (%r)", stream, value[:40])
+                return None
+        return str(value.item() if hasattr(value, "item") else value)
+
+    def _moment(self, stamp: float, correction: float, label: str, stream: str) -> float | None:
+        """The marker's moment on ``time.monotonic()``; None (and a warning) for a time that is not finite or absurd."""
+        mono = stamp + correction - self._offset
+        if not math.isfinite(mono) or abs(mono - time.monotonic()) > MAX_TIME_S:
+            log.warning("LSL marker %r from %r passed over: its time %r is not a usable moment", label[:40], stream, stamp)
+            return None
+        return mono
+
+    def _drain(self, entry: list, now: float) -> bool:
+        """Hand on what one inlet holds; whether anything came."""
+        inlet, _, _, stream = entry
+        if now - entry[2] > 5.0:  # LSL's offset to the sender drifts slowly: refresh it now and then
+            try:
+                entry[1], entry[2] = inlet.time_correction(timeout=0.5), now
+            except Exception:  # a sender that went away: keep the last correction
+                entry[2] = now
+        got = False
+        while True:
+            sample, stamp = inlet.pull_sample(timeout=0.0)
+            if sample is None:
+                return got
+            got = True
+            self.received += 1
+            label = self._label(sample, stream)
+            moment = self._moment(stamp, entry[1], label, stream) if label is not None else None
+            if moment is None:
+                self.refused += 1
+                continue
+            self._on_marker(label, moment)
+
     def _run(self) -> None:
         pylsl = self._pylsl
         resolver = pylsl.ContinuousResolver(prop="type", value=MARKER_TYPE)
-        inlets: dict[str, object] = {}  # uid -> (inlet, correction)
+        inlets: dict[str, list] = {}  # uid -> [inlet, correction, when corrected, stream name]
         next_resolve = 0.0
         try:
             while not self._stop.is_set():
@@ -155,35 +288,33 @@ class MarkerListener:
                     next_resolve = now + 0.5
                     for info in resolver.results():
                         uid = info.uid()
-                        if uid in inlets or info.source_id() in self._ignore:
+                        if uid in inlets or uid in self._ignore_uids or info.source_id() in self._ignore:
                             continue
-                        inlet = pylsl.StreamInlet(info, max_buflen=60, recover=True)
-                        inlet.open_stream(timeout=2.0)
-                        inlets[uid] = [inlet, inlet.time_correction(timeout=2.0), now]
+                        try:
+                            inlets[uid] = self._open(info)
+                        except Exception as exc:  # it went away while we connected: the next resolve tries again
+                            log.debug("cannot open LSL stream %r: %s", info.name(), exc)
+                            continue
                         self.streams.append(info.name())
                 got = False
-                for entry in inlets.values():
-                    inlet = entry[0]
-                    if now - entry[2] > 5.0:  # LSL's offset to the sender drifts slowly: refresh it now and then
-                        try:
-                            entry[1], entry[2] = inlet.time_correction(timeout=0.5), now
-                        except Exception:  # a sender that went away: keep the last correction
-                            entry[2] = now
-                    while True:
-                        sample, stamp = inlet.pull_sample(timeout=0.0)
-                        if sample is None:
-                            break
-                        got = True
-                        self.received += 1
-                        label = str(sample[0]) if sample else ""
-                        self._on_marker(label, stamp + entry[1] - self._offset)
+                for uid, entry in list(inlets.items()):
+                    try:
+                        got = self._drain(entry, now) or got
+                    except Exception as exc:  # one stream failing never ends the others
+                        log.warning("LSL marker stream %r dropped: %s", entry[3], exc)
+                        self._close(inlets.pop(uid))
+                        self._ignore_uids.add(uid)
                 if not got:
                     self._stop.wait(self._poll)
         except Exception:
             log.exception("the LSL marker listener stopped")
         finally:
             for entry in inlets.values():
-                try:
-                    entry[0].close_stream()
-                except Exception:
-                    pass
+                self._close(entry)
+
+    @staticmethod
+    def _close(entry: list) -> None:
+        try:
+            entry[0].close_stream()
+        except Exception:
+            pass

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from dan_core.cli_fields import ranged
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.core import PipelineConfig
+from dan_core.pipeline.lsl import STREAM_NAME
+from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
 from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
 
 
@@ -18,20 +21,33 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float 
                    "the copy in models/, the per-user cache, else a verified download")
     g.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="inference backend (default: auto = CUDA if really usable)")
-    g.add_argument("--max-faces", type=int, default=4, help="most faces per frame (default: 4)")
-    g.add_argument("--smoothing", type=float, default=smoothing,
+    g.add_argument("--max-faces", type=ranged(int, 1), default=4, help="most faces per frame (default: 4)")
+    g.add_argument("--smoothing", type=ranged(float, 0, 1, high_open=True), default=smoothing,
                    help=f"EMA factor per face in [0, 1), 0 = off (default: {smoothing})")
-    g.add_argument("--max-missed", type=int, default=10, help="frames a face may be unseen before its ID ends (default: 10)")
-    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: 0 = one per core)")
+    g.add_argument("--max-missed", type=ranged(int, 0), default=10, help="frames a face may be unseen before its ID ends (default: 10)")
+    g.add_argument("--threads", type=ranged(int, 0), default=0, help="ONNX Runtime threads (default: 0 = one per core)")
     g.add_argument("--no-overlap", action="store_true", help="run landmarks and DAN one after the other (no worker thread)")
 
 
 def add_lsl_arguments(parser: argparse.ArgumentParser) -> None:
-    """--lsl and --lsl-markers, for every command that analyses a source (analyze, app)."""
+    """--lsl, --lsl-markers, --lsl-scope and --lsl-name, for every command that analyses a source (analyze, bench, app)."""
     parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
                         "(type FacialExpression) and our markers (type Markers)")
     parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
                         "into <csv>.events.csv (source=lsl)")
+    parser.add_argument("--lsl-scope", choices=SCOPES, default=DEFAULT_SCOPE,
+                        help="machine (default): LSL streams and sockets stay on this computer; lab: liblsl's own "
+                        "settings, streams open to the local network (LSL has no authentication)")
+    parser.add_argument("--lsl-name", default=STREAM_NAME, help=f"name of our LSL streams (default: {STREAM_NAME}; "
+                        "<name>-markers for the markers); a second dan-fer on one computer needs its own")
+
+
+def configure_lsl(args: argparse.Namespace) -> None:
+    """Apply --lsl-scope / --lsl-name to this process when LSL is used at all."""
+    if getattr(args, "lsl", False) or getattr(args, "lsl_markers", False):
+        from dan_core.pipeline.lsl import configure
+
+        configure(scope=args.lsl_scope, name=args.lsl_name)
 
 
 def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineConfig:

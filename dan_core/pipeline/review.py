@@ -35,6 +35,13 @@ class FaceRow:
     confidence: float
 
 
+def _plausible_fps(value) -> float | None:
+    """A frame rate from a sidecar, or None when it is not one (text, NaN, negative, absurd: the file was edited or damaged)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0.0 < value <= 1000.0 else None  # NaN fails both comparisons
+
+
 class Session:
     def __init__(self, csv_path: str | os.PathLike) -> None:
         self.csv_path = Path(csv_path)
@@ -46,7 +53,7 @@ class Session:
         self.events: list[Event] = read_events(ev) if ev.is_file() else []
         self.frames, first = np.unique(self.cols["frame"], return_index=True)  # recorded frames, in order
         self.times = self.cols["time_s"][first]
-        self.fps = float(self.meta.get("fps") or self.meta.get("source_fps") or 0.0) or self._fps_from_times()
+        self.fps = _plausible_fps(self.meta.get("fps")) or _plausible_fps(self.meta.get("source_fps")) or self._fps_from_times()
         self.colors = class_colors(self.class_names)
         self.video_path, self.video_kind = self._find_video()
         self._cap = None
@@ -64,7 +71,7 @@ class Session:
 
     def _find_video(self) -> tuple[Path | None, str | None]:
         source = self.meta.get("source")
-        if source and not str(source).isdigit():
+        if isinstance(source, str) and source and not source.isdigit():  # a camera index, or a damaged sidecar: no video
             p = Path(str(source))
             if not p.is_absolute() and not p.exists():
                 p = self.csv_path.parent / p

@@ -31,12 +31,13 @@ class StudyLinks:
         if lsl:
             from dan_core.pipeline.lsl import MarkerOutlet
 
-            self.marker_outlet = MarkerOutlet(source_id=f"dan-fer-markers-{os.getpid()}")
+            self.marker_outlet = MarkerOutlet()
         if lsl_markers:
             from dan_core.pipeline.lsl import MarkerListener
 
-            ignore = [self.marker_outlet.source_id] if self.marker_outlet is not None else []
-            self.listener = MarkerListener(self._on_lsl_marker, ignore_source_ids=ignore).start()
+            own = self.marker_outlet
+            self.listener = MarkerListener(self._on_lsl_marker, ignore_uids=[own.uid] if own else [],  # never our own markers
+                                           ignore_source_ids=[own.source_id] if own else []).start()
 
     @property
     def active(self) -> bool:
@@ -51,7 +52,8 @@ class StudyLinks:
 
         if self.outlet is not None:
             self.outlet.close()
-        self.outlet = FaceOutlet(class_names, fps, source_id=f"dan-fer-{os.getpid()}")
+        self.outlet = None
+        self.outlet = FaceOutlet(class_names, fps)
         self._classes = key
 
     def frame(self, result, monotonic_s: float) -> None:

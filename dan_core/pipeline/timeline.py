@@ -23,7 +23,8 @@ import numpy as np
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
-from dan_core.pipeline.csvrows import read_whole_rows
+from dan_core.paths import refuse_overwriting_inputs
+from dan_core.pipeline.csvrows import read_whole_rows, usable_time
 
 FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
 
@@ -33,8 +34,9 @@ def sidecar_path(csv_path: str | os.PathLike) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output") -> Path:
-    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off)."""
+def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output", inputs=()) -> Path:
+    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off), or is one of ``inputs``."""
+    refuse_overwriting_inputs([path], inputs, what=what)
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
@@ -214,6 +216,7 @@ class TimelineWriter:
 
 
 INT_COLUMNS = ("frame", "face_id", "x", "y", "w", "h")
+NON_NEGATIVE = ("frame", "face_id", "w", "h")  # x and y may be negative: a face partly out of the picture
 _INT_LIMIT = 2**53  # frame numbers and pixels; anything beyond is not a value we wrote
 
 
@@ -248,15 +251,19 @@ def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | 
         for name, text in zip(header, row):
             if name in INT_COLUMNS:
                 v = int(text)
-                if not -_INT_LIMIT < v < _INT_LIMIT:
+                if not -_INT_LIMIT < v < _INT_LIMIT or (v < 0 and name in NON_NEGATIVE):
                     return None
             elif name == "dominant":
                 v = text
                 if v not in classes:
                     return None
-            else:  # time_s, the class probabilities, confidence
+            elif name == "time_s":  # from the start of the recording: never negative, never days beyond it
                 v = float(text)
-                if not math.isfinite(v) or (name != "time_s" and not -1e-3 <= v <= 1.001) or abs(v) > 1e12:
+                if not usable_time(v):
+                    return None
+            else:  # the class probabilities, confidence
+                v = float(text)
+                if not math.isfinite(v) or not -1e-3 <= v <= 1.001:
                     return None
             out.append(v)
     except ValueError:

@@ -74,7 +74,9 @@ def bench_train(size: int, batch: int, steps: int, device: torch.device, *, warm
 
 
 def bench_infer(size: int, repeats: int) -> dict[str, float]:
-    import onnxruntime as ort
+    from dan_core.onnxrt import onnxruntime
+
+    ort = onnxruntime()
 
     model = DAN(DANConfig(input_size=size)).eval()
     x = torch.rand(1, 3, size, size)

@@ -109,6 +109,9 @@ def get_args_parser(parser: argparse.ArgumentParser | None = None) -> argparse.A
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.resume:  # a resumed run keeps its own recipe; only paths, device and threads may change
         ckpt = load_file(args.resume)
+        if not isinstance(ckpt.get("train_config"), dict):  # a model (export --out X.pt, the shipped .pt): no run to resume
+            raise DanFerError(f"{args.resume} is a model, not a training checkpoint (no optimizer state or training recipe): "
+                              f"to start from its weights, use --weights {args.resume}")
         cfg = TrainConfig.from_dict(ckpt["train_config"])
         cfg.resume, cfg.device, cfg.workers = args.resume, args.device, args.workers
         cfg.threads = args.threads or cfg.threads  # how many cores it may use can change between sessions

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,10 @@ def export_onnx(model: DAN, path: str | Path, *, half: bool = False, opset: int 
     ``verify_tol`` defaults to 1e-4 (float32) or 1e-3 (float16 weights) max abs diff of probs.
     """
     import onnx
-    import onnxruntime as ort
+
+    from dan_core.onnxrt import onnxruntime
+
+    ort = onnxruntime()
 
     path = Path(path)
     try:
@@ -134,19 +138,24 @@ def export_onnx(model: DAN, path: str | Path, *, half: bool = False, opset: int 
     proto.producer_name = "dan-fer"
     proto.producer_version = __version__
     onnx.checker.check_model(proto)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # whole or not at all: renamed once written and checked
     try:
-        onnx.save(proto, str(path))
+        onnx.save(proto, str(tmp))
     except OSError as exc:
-        raise DanFerError(f"cannot write {path}: {exc}") from exc
+        tmp.unlink(missing_ok=True)
+        raise DanFerError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
-    with torch.inference_mode():
-        ref_logits, ref_probs, ref_attn = (t.numpy() for t in wrapper(x))
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    logits, probs, attn = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: x.numpy()})
-    diff_p = float(np.abs(probs - ref_probs).max())
-    diff_a = float(np.abs(attn - ref_attn).max() / max(np.abs(ref_attn).max(), 1e-6))
-    tol = verify_tol if verify_tol is not None else (1e-3 if half else 1e-4)
-    if diff_p > tol:
-        path.unlink(missing_ok=True)
-        raise DanFerError(f"ONNX export check failed: max |probs diff| {diff_p:.2e} > {tol:.0e}")
+    try:
+        with torch.inference_mode():
+            ref_logits, ref_probs, ref_attn = (t.numpy() for t in wrapper(x))
+        sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        logits, probs, attn = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: x.numpy()})
+        diff_p = float(np.abs(probs - ref_probs).max())
+        diff_a = float(np.abs(attn - ref_attn).max() / max(np.abs(ref_attn).max(), 1e-6))
+        tol = verify_tol if verify_tol is not None else (1e-3 if half else 1e-4)
+        if diff_p > tol:
+            raise DanFerError(f"ONNX export check failed: max |probs diff| {diff_p:.2e} > {tol:.0e}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed check, Ctrl+C: no half-made file is left
     return ExportReport(str(path), path.stat().st_size, diff_p, diff_a, sess.get_providers())
