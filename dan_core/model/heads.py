@@ -10,7 +10,16 @@ from torch import nn
 
 
 class SpatialAttention(nn.Module):
-    """1x1 reduce, then 3x3 + 1x3 + 3x1 convs summed, ReLU, summed over channels."""
+    """1x1 reduce, then 3x3 + 1x3 + 3x1 convs summed, ReLU, summed over channels.
+
+    The map is a sum over ``channels`` ReLU outputs, so with unit BatchNorm gains it starts near
+    0.7 * channels (about 340 for ResNet-18): every head vector is then hundreds, the softmax across
+    heads saturates and the logits' BatchNorm divides the backbone's gradient by that scale, and a
+    network trained from random weights sits at the class prior for hundreds of steps.
+    ``init_scale`` gives the three branches' BatchNorm gains 1 / channels, so the map starts near
+    0.7 and the attention first passes the features on almost unchanged; the gains then learn
+    their own scale. (Pretrained and the paper's checkpoints load their own gains.)
+    """
 
     def __init__(self, channels: int, reduced: int) -> None:
         super().__init__()
@@ -19,6 +28,11 @@ class SpatialAttention(nn.Module):
         self.conv_1x3 = nn.Sequential(nn.Conv2d(reduced, channels, (1, 3), padding=(0, 1)), nn.BatchNorm2d(channels))
         self.conv_3x1 = nn.Sequential(nn.Conv2d(reduced, channels, (3, 1), padding=(1, 0)), nn.BatchNorm2d(channels))
         self.relu = nn.ReLU()
+
+    def init_scale(self) -> None:
+        """Start the map near 0.7 instead of 0.7 * channels (see the class docstring)."""
+        for branch in (self.conv_3x3, self.conv_1x3, self.conv_3x1):
+            nn.init.constant_(branch[1].weight, 1.0 / branch[1].num_features)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.conv1x1(x)
@@ -72,6 +86,7 @@ class CrossAttentionHead(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.001)
                 nn.init.zeros_(m.bias)
+        self.sa.init_scale()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         attended, attn = self.sa(x)

@@ -18,6 +18,7 @@ from dan_core.data.readers import READERS
 from dan_core.errors import DanFerError
 from dan_core.model.resnet import STAGES
 from dan_core.training.checkpoint import load_file
+from dan_core.training.precision import PRECISIONS
 
 DATA, MODEL, OPTIM, RUN = "data", "model", "optimisation", "run"
 
@@ -73,6 +74,10 @@ class TrainConfig:
     label_smoothing: float = option(0.0, "label smoothing", group=OPTIM)
     affinity_weight: float = option(1.0, "weight of the affinity loss", group=OPTIM)
     partition_weight: float = option(1.0, "weight of the partition loss", group=OPTIM)
+    partition_warmup: float = option(0.0, "epochs before the partition loss has its full weight (off for the first half, "
+                                     "then a linear ramp): from random weights it saturates the heads' softmax at once "
+                                     "and stalls learning (2 epochs)",
+                                     group=OPTIM)
     ema: float = option(0.0, "EMA decay of the weights, e.g. 0.999 (0: off)", group=OPTIM)
     tta_flip: bool = option(True, "validate with horizontal-flip test-time augmentation", group=OPTIM, flag="--no-tta")
     low_res: int = option(0, "progressive resizing: train the first --low-res-epochs at this size", group=OPTIM)
@@ -86,8 +91,11 @@ class TrainConfig:
     seed: int = option(0, "random seed", group=RUN)
     threads: int = option(0, "torch CPU threads (0: torch default)", group=RUN)
     checkpoint_minutes: float = option(0.0, "also save last.pt mid-epoch this often, so a stop loses little", group=RUN)
-    amp: bool = option(True, "bfloat16 autocast on CUDA", group=RUN)
-    channels_last: bool = option(True, "channels-last memory format on CUDA", group=RUN)
+    amp: bool = option(True, "bfloat16 autocast where the device runs it natively (CUDA; CPUs with AVX512-BF16 or AMX); "
+                       "--no-amp: float32", group=RUN)
+    precision: str = option("auto", "auto: bfloat16 only where native (see --no-amp); bf16 / fp32 force one (bf16 "
+                            "on a CPU without native support is emulated and slow)", group=RUN, choices=PRECISIONS)
+    channels_last: bool = option(True, "channels-last memory format with bfloat16 and on CUDA", group=RUN)
     compile: bool = option(False, "torch.compile the model", group=RUN)
 
     @classmethod

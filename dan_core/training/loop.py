@@ -22,6 +22,7 @@ from dan_core.model.dan import DAN
 from dan_core.model.losses import AffinityLoss, ClassAwareLoss, PartitionLoss, make_target
 from dan_core.training.config import TrainConfig
 from dan_core.training.metrics import EvalResult, summarize
+from dan_core.training.precision import FLOAT32, Precision
 
 
 class ModelEma:
@@ -53,6 +54,7 @@ class TrainContext:
     sched: torch.optim.lr_scheduler.LRScheduler
     cfg: TrainConfig
     device: torch.device
+    precision: Precision  # bfloat16 autocast and channels-last, or float32 (training.precision)
     ema: ModelEma | None = None
     frozen: tuple[nn.Module, ...] = ()  # backbone stages kept fixed (--freeze): they stay in eval mode
     show: bool = True  # progress bars (the main process only)
@@ -69,6 +71,20 @@ class EpochStats:
     lr: float
 
 
+def partition_weight(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """The partition loss's weight at ``step`` of ``epoch``: off for the first half of ``cfg.partition_warmup`` epochs,
+    then ramped linearly to its full value over the second half.
+
+    The partition loss rewards heads that differ without bound. From random weights it does so first by scaling the
+    attention maps up, which saturates the softmax across heads; the logits' BatchNorm then divides the backbone's
+    gradient by that scale and the network stays at the class prior (400 steps and more). Once cross-entropy and the
+    affinity loss have shaped the features, turning it on no longer stalls learning."""
+    if cfg.partition_warmup <= 0:
+        return cfg.partition_weight
+    done = (epoch * steps_per_epoch + step) / (cfg.partition_warmup * steps_per_epoch)
+    return cfg.partition_weight * min(1.0, max(0.0, 2.0 * done - 1.0))
+
+
 def train_one_epoch(ctx: TrainContext, loader: DataLoader | DeviceBatches, epoch: int, size: int, *, start_step: int = 0,
                     on_step: Callable[[int], None] | None = None) -> EpochStats:
     """One epoch at input ``size`` (or what is left of it after ``start_step``); ``on_step(step)`` runs after every step."""
@@ -78,7 +94,6 @@ def train_one_epoch(ctx: TrainContext, loader: DataLoader | DeviceBatches, epoch
         module.eval()
     sums = np.zeros(4)
     correct = seen = 0
-    use_amp = cfg.amp and device.type == "cuda"
     gray = cfg.color == "gray"
     start = time.perf_counter()
     steps = len(loader) if not cfg.max_steps else min(cfg.max_steps, len(loader))
@@ -90,15 +105,13 @@ def train_one_epoch(ctx: TrainContext, loader: DataLoader | DeviceBatches, epoch
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         target = make_target(labels, soft.to(device, non_blocking=True), cfg.targets)
-        x = augment(images, size, cfg.augment, gray=gray)
-        if cfg.channels_last and device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        x = ctx.precision.layout(augment(images, size, cfg.augment, gray=gray))
+        with ctx.precision.autocast(device):
             out = model(x)
         ce = ctx.criterion(out.logits, target)
         af = ctx.affinity(out.features, labels)
         pt = ctx.partition(out.heads)
-        loss = ce + cfg.affinity_weight * af + cfg.partition_weight * pt
+        loss = ce + cfg.affinity_weight * af + partition_weight(cfg, epoch, start_step + i, steps) * pt
         ctx.opt.zero_grad(set_to_none=True)
         loss.backward()
         ctx.opt.step()
@@ -120,23 +133,25 @@ def train_one_epoch(ctx: TrainContext, loader: DataLoader | DeviceBatches, epoch
 
 @torch.inference_mode()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device, size: int, gray: bool = False,
-            tta_flip: bool = False, show: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, C) and labels (N,) over a loader (optionally flip-averaged)."""
+            tta_flip: bool = False, show: bool = False, precision: Precision | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, C) and labels (N,) over a loader (optionally flip-averaged), in the training run's ``precision``."""
     model.eval()
     probs, labels = [], []
+    prec = precision or FLOAT32
     for images, y, _ in tqdm(loader, desc="eval", disable=not show, leave=False):
-        x = to_float(images.to(device), size, gray=gray)
-        p = model(x).logits.float().softmax(1)
-        if tta_flip:
-            p = (p + model(x.flip(-1)).logits.float().softmax(1)) / 2
+        x = prec.layout(to_float(images.to(device), size, gray=gray))
+        with prec.autocast(device):
+            p = model(x).logits.float().softmax(1)
+            if tta_flip:
+                p = (p + model(x.flip(-1)).logits.float().softmax(1)) / 2
         probs.append(p.cpu())
         labels.append(y)
     return torch.cat(probs).numpy(), torch.cat(labels).numpy()
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, size: int, class_names: tuple[str, ...],
-             gray: bool = False, tta_flip: bool = False, show: bool = False) -> EvalResult:
-    probs, labels = predict(model, loader, device, size, gray, tta_flip, show)
+             gray: bool = False, tta_flip: bool = False, show: bool = False, precision: Precision | None = None) -> EvalResult:
+    probs, labels = predict(model, loader, device, size, gray, tta_flip, show, precision)
     nll = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()) if len(labels) else float("nan")
     return summarize(probs, labels, class_names, loss=nll)
 
@@ -146,12 +161,14 @@ def validate(ctx: TrainContext, loader: DataLoader) -> tuple[EvalResult, dict]:
     (early in training the average can trail far behind). Returns the result and what the record adds."""
     cfg, model = ctx.cfg, ctx.model
     gray, names = cfg.color == "gray", model.config.class_names
-    res = evaluate(model, loader, ctx.device, cfg.image_size, names, gray, cfg.tta_flip)
+    res = evaluate(model, loader, ctx.device, cfg.image_size, names, gray, cfg.tta_flip, precision=ctx.precision)
     if ctx.ema is None:
         return res, {}
     ema_model = DAN(model.config).to(ctx.device)
     ema_model.load_state_dict(ctx.ema.state)
-    ema_res = evaluate(ema_model, loader, ctx.device, cfg.image_size, names, gray, cfg.tta_flip)
+    if ctx.precision.channels_last:
+        ema_model.to(memory_format=torch.channels_last)
+    ema_res = evaluate(ema_model, loader, ctx.device, cfg.image_size, names, gray, cfg.tta_flip, precision=ctx.precision)
     prefer_ema = ema_res.accuracy >= res.accuracy
     extra = {"val_accuracy_raw": res.accuracy, "val_accuracy_ema": ema_res.accuracy, "prefer_ema": prefer_ema}
     return (ema_res if prefer_ema else res), extra

@@ -34,6 +34,7 @@ from dan_core.training.checkpoint import load_file, model_from_checkpoint
 from dan_core.training.config import TrainConfig, config_from_args, get_args_parser
 from dan_core.training.distributed import DistInfo, init_distributed, pick_device
 from dan_core.training.loop import EpochStats, ModelEma, TrainContext, eval_loader, train_one_epoch, validate
+from dan_core.training.precision import Precision, choose_precision
 
 __all__ = ["TrainConfig", "config_from_args", "get_args_parser", "main", "run"]
 
@@ -145,8 +146,9 @@ def save_checkpoint(path: Path, ctx: TrainContext, epoch: int, metrics: dict, st
     os.replace(tmp, path)  # a kill mid-save never leaves a truncated checkpoint
 
 
-def prepare_run(cfg: TrainConfig, info: DistInfo) -> Path:
-    """Seeds and threads; the run folder with the resolved config (the main process writes it)."""
+def prepare_run(cfg: TrainConfig, info: DistInfo, precision: Precision) -> Path:
+    """Seeds and threads; the run folder with the config and the precision chosen for it (the main process
+    writes ``config.json`` and says which precision it runs in)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + info.rank)
@@ -155,9 +157,11 @@ def prepare_run(cfg: TrainConfig, info: DistInfo) -> Path:
     if info.main:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            (out / "config.json").write_text(json.dumps({**asdict(cfg), "resolved": precision.to_dict()}, indent=2))
         except OSError as exc:
             raise DanFerError(f"cannot write to run folder {out}: {exc}") from exc
+        layout = " + channels-last" if precision.channels_last else ""
+        print(f"precision: {precision.name}{layout} ({precision.reason})", file=sys.stderr, flush=True)
     return out
 
 
@@ -185,19 +189,19 @@ def make_model(cfg: TrainConfig, records: FaceRecords) -> tuple[DAN, AffinityLos
 
 
 def make_context(cfg: TrainConfig, model: DAN, affinity: AffinityLoss, prior: np.ndarray, device: torch.device,
-                 steps_per_epoch: int, show: bool) -> TrainContext:
+                 precision: Precision, steps_per_epoch: int, show: bool) -> TrainContext:
     """Losses, optimiser and schedule for ``model`` on ``device`` (no EMA yet: see ``resume_or_start``)."""
     tau = cfg.la_tau if cfg.loss == "logit-adjusted" else 0.0
     criterion = ClassAwareLoss(prior, tau, cfg.class_weight_power, cfg.label_smoothing).to(device)
     model.to(device)
     affinity.to(device)
-    if cfg.channels_last and device.type == "cuda":
+    if precision.channels_last:
         model.to(memory_format=torch.channels_last)
     frozen = freeze_backbone(model, cfg.freeze)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad] + list(affinity.parameters()), cfg)
     sched = make_scheduler(opt, cfg, steps_per_epoch)
     return TrainContext(model=model, net=model, affinity=affinity, partition=PartitionLoss(), criterion=criterion, opt=opt,
-                        sched=sched, cfg=cfg, device=device, frozen=frozen, show=show)
+                        sched=sched, cfg=cfg, device=device, precision=precision, frozen=frozen, show=show)
 
 
 def resume_or_start(ctx: TrainContext, info: DistInfo) -> tuple[int, int, float]:
@@ -253,13 +257,15 @@ def main(cfg: TrainConfig) -> dict:
     """One training run (one process of a torchrun); returns the last epoch's record."""
     info = init_distributed(cfg.device)
     device = pick_device(cfg.device, info)
-    out = prepare_run(cfg, info)
+    precision = choose_precision(device, amp=cfg.amp, channels_last=cfg.channels_last, precision=cfg.precision)
+    out = prepare_run(cfg, info, precision)
     train_records, val_records = build_datasets(cfg)
     model, affinity = make_model(cfg, train_records)
     train_loader = make_train_batches(train_records, cfg, info, device, max(1, cfg.batch_size // info.world))
     val_loader = eval_loader(val_records, cfg)
     steps_per_epoch = len(train_loader) if not cfg.max_steps else min(cfg.max_steps, len(train_loader))
-    ctx = make_context(cfg, model, affinity, class_prior(train_records), device, steps_per_epoch, show=info.main)
+    ctx = make_context(cfg, model, affinity, class_prior(train_records), device, precision, steps_per_epoch,
+                       show=info.main)
     start_epoch, start_step, best = resume_or_start(ctx, info)
 
     record: dict = {}
