@@ -40,30 +40,47 @@ from dan_core.model.dan import DAN
 from dan_core.training import train
 from dan_core.training.bench_model import bench_train, median_ms
 from dan_core.training.calibrate import calibrate, selection_split
-from dan_core.training.checkpoint import load_model, save_model
+from dan_core.training.checkpoint import load_file, load_model, save_model
 from dan_core.training.config import TrainConfig
 from dan_core.training.export import export_onnx
 from dan_core.training.metrics import plot_confusion, plot_learning_curve
+from dan_core.training.precision import choose_precision
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "dan_ferplus_112"
 PACK = "fer2013_device_pack.npz"
+TRAIN_FACES = 22_551  # FER+ training faces with a majority label, less the 10% selection split
+TRAIN_MINUTES = {"cuda": 6.0, "cpu": 150.0}  # training budgets: one device call; one quiet 2-core CPU
 VOTES = "ferplus_votes.csv"
 
 
-def recipe(data: str, out: str, *, smoke: bool = False) -> TrainConfig:
-    """The default model's training recipe (one GPU); ``smoke`` shrinks it to a few CPU steps."""
+def recipe(data: str, out: str, *, device: str = "cuda", smoke: bool = False) -> TrainConfig:
+    """The default model's training recipe on one GPU (``device="cuda"``) or one CPU (``"cpu"``: batch 64 with a
+    peak rate of 0.1, checkpoints every 5 minutes); ``smoke`` shrinks it to a few CPU steps."""
     cfg = TrainConfig(
         dataset="ferplus", data=data, out=out, image_size=112, color="gray", num_heads=4,
         epochs=60, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=5e-4, scheduler="onecycle",
         targets="soft", loss="logit-adjusted", la_tau=0.5, ema=0.999, tta_flip=False,  # tau: the ablation in models/README.md
+        partition_warmup=2.0,  # from random weights the partition loss first stalls learning (training/loop.py)
         holdout=0.1, val_split="holdout", data_on_device=True, amp=True, channels_last=True, seed=0,
     )
     cfg.augment.erase_p = 0.25
+    if device == "cpu":
+        cfg = dataclasses.replace(cfg, device="cpu", batch_size=64, checkpoint_minutes=5.0)
     if smoke:
         cfg = dataclasses.replace(cfg, device="cpu", epochs=1, max_steps=3, batch_size=16, limit_train=512,
                                   limit_val=64, ema=0.9, threads=2)
     return cfg
+
+
+def learning_check(data: str, out: str, *, faces: int = 4000, steps: int = 300) -> TrainConfig:
+    """The CPU recipe from random weights, cut to ``steps`` steps on ``faces`` training faces at 48 px: it must
+    leave the class prior (tests/test_recipe.py), which the recipe before its two fixes never did in 880 steps."""
+    cfg = recipe(data, out, device="cpu")
+    per_epoch, full_epoch = faces // cfg.batch_size, TRAIN_FACES // cfg.batch_size
+    return dataclasses.replace(cfg, image_size=48, limit_train=faces, limit_val=1000, epochs=max(1, round(steps / per_epoch)),
+                               partition_warmup=cfg.partition_warmup * full_epoch / per_epoch,  # the same steps as the recipe
+                               checkpoint_minutes=0.0, ema=0.99, threads=2)
 
 
 def prepare_data(data: Path, work: Path) -> Path:
@@ -83,10 +100,11 @@ def prepare_data(data: Path, work: Path) -> Path:
 
 
 def measure_step_seconds(cfg: TrainConfig, device: torch.device, steps: int = 12) -> float:
-    """Seconds per training step of the recipe's model and batch on ``device`` (after 4 warm-up steps)."""
-    gpu = device.type == "cuda"
+    """Seconds per training step of the recipe's model and batch on ``device`` (after 4 warm-up steps), in the
+    precision the run will use there."""
+    prec = choose_precision(device, amp=cfg.amp, channels_last=cfg.channels_last, precision=cfg.precision)
     images_per_s = bench_train(cfg.image_size, cfg.batch_size, steps, device, warmup=4, augment_config=cfg.augment,
-                               gray=cfg.color == "gray", amp=cfg.amp and gpu, channels_last=cfg.channels_last and gpu)
+                               gray=cfg.color == "gray", amp=prec.bf16, channels_last=prec.channels_last)
     return cfg.batch_size / images_per_s
 
 
@@ -130,20 +148,36 @@ def pack_files(files: list[Path], dest: Path, piece_mb: int = 15) -> dict[str, s
     return sums
 
 
-def run_recipe(data: str, out: str, *, smoke: bool = False, pack: str = "", train_minutes: float = 6.0,
-               show: bool = True) -> dict:
+def plan(cfg: TrainConfig, device: torch.device, train_minutes: float) -> TrainConfig:
+    """The recipe's epochs cut to what ``train_minutes`` hold at the speed measured here; a run folder that
+    already holds a ``last.pt`` is resumed with its own recipe instead (same epochs, same schedule)."""
+    last = Path(cfg.out) / "last.pt"
+    if last.is_file():
+        resumed = TrainConfig.from_dict(load_file(last)["train_config"])
+        resumed.resume, resumed.data, resumed.out = str(last), cfg.data, cfg.out
+        print(f"recipe: resuming {last} ({resumed.epochs} epochs planned)", flush=True)
+        return resumed
+    step_s = measure_step_seconds(cfg, device)
+    planned = cfg.epochs
+    cfg.epochs = fit_epochs(cfg, TRAIN_FACES, step_s, train_minutes)
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"the CPU ({torch.get_num_threads()} threads)"
+    print(f"recipe: {step_s * 1000:.1f} ms per step of {cfg.batch_size} on {where}: "
+          f"{cfg.epochs} of {planned} epochs fit {train_minutes:g} minutes", flush=True)
+    return cfg
+
+
+def run_recipe(data: str, out: str, *, device: str = "auto", smoke: bool = False, pack: str = "",
+               train_minutes: float | None = None, show: bool = True) -> dict:
     started = time.perf_counter()
     out_dir = Path(out)
     data_dir = prepare_data(Path(data), out_dir / "data")
-    cfg = recipe(str(data_dir), str(out_dir / "run"), smoke=smoke)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() and not smoke else "cpu"
+    cfg = recipe(str(data_dir), str(out_dir / "run"), device=device, smoke=smoke)
     timings: dict[str, float] = {"prepare_s": time.perf_counter() - started}
-    device = torch.device("cuda" if torch.cuda.is_available() and not smoke else "cpu")
-    if device.type == "cuda":
-        step_s = measure_step_seconds(cfg, device)
-        planned = cfg.epochs
-        cfg.epochs = fit_epochs(cfg, int(25_057 * (1 - cfg.holdout)), step_s, train_minutes)
-        print(f"recipe: {step_s * 1000:.1f} ms per step of {cfg.batch_size} on {torch.cuda.get_device_name()}: "
-              f"{cfg.epochs} of {planned} epochs fit {train_minutes:g} minutes", flush=True)
+    dev = torch.device(device)
+    if not smoke:
+        cfg = plan(cfg, dev, train_minutes or TRAIN_MINUTES[dev.type])
 
     t = time.perf_counter()
     with contextlib.redirect_stdout(sys.stdout if show else sys.stderr):  # --json: stdout holds the summary alone
@@ -167,10 +201,10 @@ def run_recipe(data: str, out: str, *, smoke: bool = False, pack: str = "", trai
     plot_confusion(result, str(out_dir / "confusion.png"))
     plot_learning_curve([str(out_dir / "run" / "metrics.jsonl")], str(out_dir / "learning_curve.png"), labels=["holdout"])
 
-    bench = bench_torch(load_model(pt_path), device, repeats=3 if smoke else 50)
+    bench = bench_torch(load_model(pt_path), dev, repeats=3 if smoke else 50)
     timings["total_s"] = time.perf_counter() - started
     summary = {
-        "recipe": dataclasses.asdict(cfg), "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "recipe": dataclasses.asdict(cfg), "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
         "torch": torch.__version__, "timings": timings, "last_epoch": last,
         "calibration": {k: cal[k] for k in ("temperature", "n")}, "holdout_after_calibration": cal["after"],
         "publictest": result.to_dict(), "export_max_abs_diff_probs": report.max_abs_diff_probs, "bench_torch": bench,
@@ -190,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="FER+ data: the npz files or the (xz-packed) device pack, with ferplus_votes.csv")
     p.add_argument("--out", default="runs/default", help="output folder")
     p.add_argument("--pack", default="", help="also write the model files in <16 MB pieces with sha256 here")
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="cuda: the GPU recipe (batch 256); cpu: the CPU recipe (batch 64, checkpoints every 5 minutes); "
+                        "auto: cuda when there is one")
     p.add_argument("--smoke", action="store_true", help="a few training steps on the CPU, end to end")
-    p.add_argument("--train-minutes", type=float, default=6.0, help="training budget that caps the epochs on a GPU")
+    p.add_argument("--train-minutes", type=float, default=None,
+                   help="training budget that caps the epochs (default: 6 on a GPU, 150 on a CPU)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args(argv)
     try:
-        summary = run_recipe(args.data, args.out, smoke=args.smoke, pack=args.pack, train_minutes=args.train_minutes,
+        summary = run_recipe(args.data, args.out, device=args.device, smoke=args.smoke, pack=args.pack, train_minutes=args.train_minutes,
                              show=not args.json)
     except DanFerError as exc:
         print(f"train_default: error: {exc}", file=sys.stderr)
