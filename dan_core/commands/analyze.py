@@ -48,7 +48,7 @@ def summarize(stats: dict, class_names) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from dan_core.paths import refuse_overwriting_inputs
+    from dan_core.paths import check_writable, refuse_overwriting_inputs
     from dan_core.pipeline import Pipeline
     from dan_core.pipeline.draw import draw_results
     from dan_core.pipeline.events import events_path
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
     from dan_core.pipeline.study import StudyLinks, stamped
-    from dan_core.pipeline.timeline import check_writable, sidecar_path
+    from dan_core.pipeline.timeline import sidecar_path
 
     # outputs first: a typo in a folder name must not cost a whole run; none may be the input, --force or not
     inputs = [] if str(args.input).isdigit() else [args.input]

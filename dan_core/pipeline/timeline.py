@@ -23,7 +23,7 @@ import numpy as np
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
-from dan_core.paths import refuse_overwriting_inputs
+from dan_core.paths import check_writable
 from dan_core.pipeline.csvrows import read_whole_rows, usable_time
 
 FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
@@ -32,24 +32,6 @@ FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
 def sidecar_path(csv_path: str | os.PathLike) -> Path:
     p = Path(csv_path)
     return p.with_name(p.name + ".json")
-
-
-def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output", inputs=()) -> Path:
-    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off), or is one of ``inputs``."""
-    refuse_overwriting_inputs([path], inputs, what=what)
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise DanFerError(f"{what} folder does not exist: {parent}")
-    if not parent.is_dir():
-        raise DanFerError(f"{what} folder is not a folder: {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DanFerError(f"{what} folder is not writable: {parent}")
-    if path.is_dir():  # before the --force advice: forcing would not help
-        raise DanFerError(f"{what} path is a folder: {path}")
-    if path.exists() and not force:
-        raise DanFerError(f"{path} exists; pass --force to overwrite it")
-    return path
 
 
 class TimelineWriter:
