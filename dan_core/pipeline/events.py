@@ -13,8 +13,6 @@ clock and frame, from the frames recorded around it.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import threading
@@ -23,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dan_core.errors import DanFerError
-from dan_core.pipeline.csvrows import MAX_TIME_S, read_whole_rows, usable_time
+from dan_core.pipeline.csvrows import MAX_TIME_S, WholeLineFile, csv_line, read_whole_rows, usable_time
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +45,6 @@ class Event:
         return {"time_s": round(self.time_s, 3), "frame": self.frame, "label": self.label, "source": self.source}
 
 
-def _line(fields: list) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(fields)
-    return buf.getvalue().encode("utf-8")
-
-
 class EventWriter:
     """Appends markers to an events CSV, each flushed as one whole line the moment it is added.
 
@@ -65,26 +57,18 @@ class EventWriter:
         self._force = force
         if self.path.exists() and not force:
             raise DanFerError(f"{self.path} exists; pass --force to overwrite it")
-        self._f = None
+        self._f: WholeLineFile | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.events: list[Event] = []
 
     def _open(self) -> None:
-        try:
-            self._f = open(self.path, "wb" if self._force else "xb", buffering=0)
-        except FileExistsError as exc:
-            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
-        except OSError as exc:
-            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._write(_line(list(EVENT_COLUMNS)))
+        self._f = WholeLineFile(self.path, force=self._force)
+        self._write(csv_line(EVENT_COLUMNS))
 
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _write(self, line: str) -> None:
         try:
-            while view:
-                n = self._f.write(view)  # one write(2); loops only on a short write
-                view = view[n or 0:]
+            self._f.write([line])  # on disk at once; a failure leaves only whole lines
         except OSError as exc:
             raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
@@ -99,7 +83,7 @@ class EventWriter:
                 raise DanFerError(f"{self.path} is closed")
             if self._f is None:
                 self._open()
-            self._write(_line([f"{event.time_s:.3f}", "" if event.frame is None else event.frame, event.label, event.source]))
+            self._write(csv_line([f"{event.time_s:.3f}", "" if event.frame is None else event.frame, event.label, event.source]))
             self.events.append(event)
         return event
 

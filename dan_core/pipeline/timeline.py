@@ -9,8 +9,6 @@ names, source, start time, fps and software version; it is rewritten with the to
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -24,7 +22,7 @@ import numpy as np
 from dan_core import __version__
 from dan_core.errors import DanFerError
 from dan_core.paths import check_writable
-from dan_core.pipeline.csvrows import read_whole_rows, usable_time
+from dan_core.pipeline.csvrows import WholeLineFile, csv_line, read_whole_rows, usable_time
 
 FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
 
@@ -43,18 +41,12 @@ class TimelineWriter:
         check_writable(self.path, force=force, what="CSV")
         if self.meta_path.exists() and not force:
             raise DanFerError(f"{self.meta_path} exists; pass --force to overwrite it")
-        try:
-            self._f = open(self.path, "wb" if force else "xb", buffering=0)
-        except FileExistsError as exc:
-            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
-        except OSError as exc:
-            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._f = WholeLineFile(self.path, force=force)
         self.rows = 0  # rows accepted by write()
         self.rows_written = 0  # whole rows on disk
         self.frames = 0
         self.error: DanFerError | None = None  # the first write that failed: the writer stops there
         self._reported = False  # whether a caller has been given self.error already
-        self._size = 0  # bytes of whole lines on disk: a failed write is cut back to this
         self.started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
         self.meta = {
             "csv": self.path.name, "software": "dan-fer", "version": __version__, "started": self.started,
@@ -64,7 +56,7 @@ class TimelineWriter:
         self._pending: list[str] = []
         self._closed = False
         try:
-            self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+            self._f.write([csv_line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
             self._write_meta()
         except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
             self._f.close()
@@ -76,28 +68,6 @@ class TimelineWriter:
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._flush_loop, name="timeline-flush", daemon=True)
         self._timer.start()
-
-    @staticmethod
-    def _line(fields: list) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(fields)
-        return buf.getvalue()
-
-    def _write_lines(self, lines: list[str]) -> None:
-        """One write(2) per flush (loops only on a short write); on failure the file is cut back to its last whole line."""
-        data = "".join(lines).encode("utf-8")
-        view = memoryview(data)
-        try:
-            while view:
-                n = self._f.write(view)
-                view = view[n or 0:]
-        except OSError:
-            try:
-                os.ftruncate(self._f.fileno(), self._size)  # no half line left behind (a full disk allows shrinking)
-            except OSError:
-                pass
-            raise
-        self._size += len(data)
 
     def _write_meta(self, **extra) -> None:
         self.meta.update(extra)
@@ -123,7 +93,7 @@ class TimelineWriter:
         for f in result.faces:
             x, y, w, h = f.box
             probs = [f"{float(p):.4f}" for p in np.asarray(f.probs).ravel()]
-            lines.append(self._line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
+            lines.append(csv_line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
                                      f"{f.confidence:.4f}"]))
         with self._lock:
             if self.error is not None:
@@ -139,7 +109,7 @@ class TimelineWriter:
             return
         lines, self._pending = self._pending, []
         try:
-            self._write_lines(lines)
+            self._f.write(lines)  # one write(2); a failure leaves only whole lines
         except OSError as exc:  # disk full, removed drive: the writer stops; the rows already on disk are whole
             self.error = DanFerError(f"cannot write {self.path}: {exc.strerror or exc} "
                                      f"(the {self.rows_written} rows written before are kept)")
