@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.heatmap import is_heatmap_mode
 
 MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
@@ -257,10 +258,7 @@ class TimelineBuffer:
 
 
 def pick_default_face(faces: Sequence[tuple[int, tuple[float, float, float, float]]], current: int | None) -> int | None:
-    """Keep the selected face while it is visible; otherwise select the largest face (or None)."""
-    ids = [fid for fid, _ in faces]
-    if current in ids:
-        return current
+    """The face the panels follow (``boxes.selected_or_largest``); a frame without faces keeps the selection."""
     if not faces:
         return current  # keep the selection through brief detection gaps; the chart just pauses
-    return max(faces, key=lambda f: f[1][2] * f[1][3])[0]
+    return selected_or_largest(faces, current)

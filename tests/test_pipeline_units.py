@@ -11,6 +11,7 @@ import pytest
 from dan_core.data.templates import GENERIC_TEMPLATE, dataset_template_path, parse_template
 from dan_core.errors import DanFerError
 from dan_core.pipeline.align import Aligner, similarity_transform, source_size_for, template_for, to_model_input
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.draw import class_colors, draw_results, warp_to_frame
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.heatmap import heatmap_image, parse_heatmap
@@ -216,3 +217,10 @@ def test_draw_results_every_heatmap_mode():
     empty = FrameResult(0, 0.0, (640, 360), [])
     assert draw_results(frame[..., 0], empty, names).shape == (360, 640, 3)
     assert draw_results(np.dstack([frame, frame[..., :1]]), empty, names).shape == (360, 640, 3)
+
+
+def test_the_followed_face_is_the_selected_one_else_the_largest():
+    faces = [(1, (0, 0, 10, 10)), (2, (50, 50, 30, 20)), (3, (5, 5, 12, 12))]
+    assert selected_or_largest(faces, 3) == 3  # still on screen: kept, however small
+    assert selected_or_largest(faces, 9) == 2 and selected_or_largest(faces, None) == 2  # gone or none: the largest
+    assert selected_or_largest([], 3) is None

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.core import FaceResult, FrameResult
 from dan_core.pipeline.draw import draw_results
 from dan_core.pipeline.heatmap import head_strip
@@ -104,11 +105,7 @@ def fit_to(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def selected_face(result: FrameResult, selected_id: int | None) -> FaceResult | None:
-    """The face with ``selected_id``, else the largest one (None without faces)."""
+    """The face ``boxes.selected_or_largest`` picks (None without faces)."""
     faces = list(result.faces or [])
-    if not faces:
-        return None
-    for f in faces:
-        if f.face_id == selected_id:
-            return f
-    return max(faces, key=lambda f: f.box[2] * f.box[3])
+    face_id = selected_or_largest([(f.face_id, f.box) for f in faces], selected_id)
+    return next((f for f in faces if f.face_id == face_id), None)
