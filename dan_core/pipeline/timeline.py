@@ -1,6 +1,7 @@
 """The emotion timeline: one CSV row per face per processed frame, plus a JSON sidecar.
 
-Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence.
+Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence
+(declared once, in ``columns``).
 Rows are written as whole lines in one unbuffered write per flush, at least once a second (a
 timer thread flushes even when no frame arrives), so a crash or ``kill -9`` loses at most the
 last second and never leaves half a line. The sidecar ``<csv>.json`` holds the model, class
@@ -10,7 +11,6 @@ names, source, start time, fps and software version; it is rewritten with the to
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -22,9 +22,9 @@ import numpy as np
 from dan_core import __version__
 from dan_core.errors import DanFerError
 from dan_core.paths import check_writable
-from dan_core.pipeline.csvrows import WholeLineFile, csv_line, read_whole_rows, usable_time
-
-FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
+from dan_core.pipeline import columns
+from dan_core.pipeline.columns import FIXED_COLUMNS  # noqa: F401 (the timeline's readers take it from here)
+from dan_core.pipeline.csvrows import WholeLineFile, csv_line, read_whole_rows
 
 
 def sidecar_path(csv_path: str | os.PathLike) -> Path:
@@ -56,7 +56,7 @@ class TimelineWriter:
         self._pending: list[str] = []
         self._closed = False
         try:
-            self._f.write([csv_line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+            self._f.write([csv_line(columns.header(self.class_names))])
             self._write_meta()
         except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
             self._f.close()
@@ -89,12 +89,7 @@ class TimelineWriter:
 
         Raises the flush's DanFerError once a write to the file has failed (the disk is full ...).
         """
-        lines = []
-        for f in result.faces:
-            x, y, w, h = f.box
-            probs = [f"{float(p):.4f}" for p in np.asarray(f.probs).ravel()]
-            lines.append(csv_line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
-                                     f"{f.confidence:.4f}"]))
+        lines = [csv_line(columns.row(result, f)) for f in result.faces]
         with self._lock:
             if self.error is not None:
                 raise self._report()
@@ -167,11 +162,6 @@ class TimelineWriter:
         self.close()
 
 
-INT_COLUMNS = ("frame", "face_id", "x", "y", "w", "h")
-NON_NEGATIVE = ("frame", "face_id", "w", "h")  # x and y may be negative: a face partly out of the picture
-_INT_LIMIT = 2**53  # frame numbers and pixels; anything beyond is not a value we wrote
-
-
 @dataclass
 class Timeline:
     """A timeline CSV read back: class names, one array per column, the sidecar, and what was skipped."""
@@ -198,29 +188,10 @@ def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | 
     """The row's values in column order, or None when any value is not what the writer writes."""
     if len(row) != len(header):
         return None
-    out: list = []
     try:
-        for name, text in zip(header, row):
-            if name in INT_COLUMNS:
-                v = int(text)
-                if not -_INT_LIMIT < v < _INT_LIMIT or (v < 0 and name in NON_NEGATIVE):
-                    return None
-            elif name == "dominant":
-                v = text
-                if v not in classes:
-                    return None
-            elif name == "time_s":  # from the start of the recording: never negative, never days beyond it
-                v = float(text)
-                if not usable_time(v):
-                    return None
-            else:  # the class probabilities, confidence
-                v = float(text)
-                if not math.isfinite(v) or not -1e-3 <= v <= 1.001:
-                    return None
-            out.append(v)
+        return [columns.column(name).read(text, classes) for name, text in zip(header, row)]
     except ValueError:
         return None
-    return out
 
 
 def load_timeline(path: str | os.PathLike) -> Timeline:
@@ -228,13 +199,11 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
     skipped and counted. One DanFerError when the file is not a timeline at all."""
     path = Path(path)
     rows = read_whole_rows(path, "a dan-fer timeline CSV")
-    if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
-        shown = ", ".join(rows[0][:8])[:120] if rows else "empty"
+    header = rows[0] if rows else []
+    classes = columns.classes_of(header)
+    if classes is None:
+        shown = ", ".join(header[:8])[:120] if rows else "empty"
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
-    header = rows[0]
-    classes = header[len(FIXED_COLUMNS):-2]
-    if not classes or len(set(header)) != len(header) or not all(c.strip() for c in classes):
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV (its header names no classes, or a column twice)")
     body: list[list] = []
     bad, first_bad = 0, None
     for n, row in enumerate(rows[1:], start=2):
@@ -250,13 +219,7 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
         raise DanFerError(f"{path} has no usable rows ({bad} with missing or bad values, the first at line {first_bad})")
     cols: dict[str, np.ndarray] = {}
     for i, name in enumerate(header):
-        vals = [r[i] for r in body]
-        if name in INT_COLUMNS:
-            cols[name] = np.array(vals, dtype=np.int64)
-        elif name == "dominant":
-            cols[name] = np.array(vals, dtype=object)
-        else:
-            cols[name] = np.array(vals, dtype=np.float64)
+        cols[name] = np.array([r[i] for r in body], dtype=columns.column(name).dtype)
     meta: dict = {}
     side = sidecar_path(path)
     if side.is_file():
