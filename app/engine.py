@@ -263,7 +263,7 @@ class Engine(QObject):
 
     def _do_add_marker(self, label: str, time_s: float, frame: int | None) -> None:
         try:
-            self._live.study.key_marker(label, time_s, frame)
+            self._live.study.marker_at_frame(label, time_s, frame, source="key")
         except DanFerError as exc:
             self.info.emit(f"Marker {label!r} not written: {exc}")
         self._tell_markers()

@@ -1,13 +1,16 @@
 """What a study adds to a run: the LSL outlets, the LSL marker listener and the recording's markers.
 
-``dan-fer analyze`` and the app (through ``LiveAnalysis.study``) hold one ``StudyLinks``:
+``dan-fer analyze`` and the app (through ``LiveAnalysis``) hold one ``StudyLinks``:
 ``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per face, and the
-frame's moment for placing LSL markers while recording); ``start_recording`` / ``stop_recording``
-open and close ``<csv>.events.csv``; ``key_marker`` is a marker made at a shown frame.
+frame's moment for placing markers made at a moment while recording); ``start_recording`` /
+``stop_recording`` open and close ``<csv>.events.csv``. A marker source calls
+``marker_at_frame`` (a marker at a shown frame: the app's keys) or ``marker_at_moment`` (a moment
+on the monotonic clock: the LSL listener) with its own name as ``source``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -26,7 +29,7 @@ class StudyLinks:
         self.listener = None  # lsl.MarkerListener
         self.markers: MarkerLog | None = None
         self._classes: tuple | None = None  # (class names, fps) of the open outlet
-        self.lsl_markers_dropped = 0  # LSL markers that came while nothing was recorded
+        self.markers_dropped = 0  # markers made at a moment while nothing was recorded
         self._told = 0
         if lsl:
             from dan_core.pipeline.lsl import MarkerOutlet
@@ -36,7 +39,8 @@ class StudyLinks:
             from dan_core.pipeline.lsl import MarkerListener
 
             own = self.marker_outlet
-            self.listener = MarkerListener(self._on_lsl_marker, ignore_uids=[own.uid] if own else [],  # never our own markers
+            self.listener = MarkerListener(functools.partial(self.marker_at_moment, source="lsl"),
+                                           ignore_uids=[own.uid] if own else [],  # never our own markers
                                            ignore_source_ids=[own.source_id] if own else []).start()
 
     @property
@@ -64,13 +68,15 @@ class StudyLinks:
         if markers is not None:
             markers.frame_seen(monotonic_s, result.time_s, result.index)
 
-    def _on_lsl_marker(self, label: str, monotonic_s: float) -> None:
+    def marker_at_moment(self, label: str, monotonic_s: float, *, source: str) -> None:
+        """A marker at a moment on the monotonic clock, from any thread; placed on the recording's frames
+        (dropped and counted while nothing is recorded)."""
         markers = self.markers
         if markers is None:
-            self.lsl_markers_dropped += 1
+            self.markers_dropped += 1
             return
         try:
-            markers.lsl(label, monotonic_s)
+            markers.at_moment(label, monotonic_s, source=source)
         except DanFerError as exc:  # the disk refused: the recording reports it with its next row
             log.error("%s", exc)
 
@@ -80,7 +86,7 @@ class StudyLinks:
         return self.markers
 
     def new_events(self) -> list:
-        """Markers written since the last call (keys and LSL), for a viewer to draw."""
+        """Markers written since the last call (of every source), for a viewer to draw."""
         markers = self.markers
         if markers is None:
             return []
@@ -88,14 +94,15 @@ class StudyLinks:
         new, self._told = events[self._told:], len(events)
         return list(new)
 
-    def key_marker(self, label: str, time_s: float, frame: int | None):
-        """A marker at the frame the user saw; written at once. DanFerError when nothing is recorded."""
+    def marker_at_frame(self, label: str, time_s: float, frame: int | None, *, source: str):
+        """A marker at a frame on the recording's clock (the one the user saw); written at once and sent on
+        our LSL marker outlet. DanFerError when nothing is recorded (it is still sent)."""
         markers = self.markers
         if markers is None:
             if self.marker_outlet is not None:
                 self.marker_outlet.push(label)
             raise DanFerError("markers are written while recording: press R first")
-        return markers.key(label, time_s, frame)
+        return markers.at_frame(label, time_s, frame, source=source)
 
     def stop_recording(self) -> dict | None:
         """Close the events file; the summary for the sidecar (None when no recording was running)."""
