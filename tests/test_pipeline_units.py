@@ -224,3 +224,28 @@ def test_the_followed_face_is_the_selected_one_else_the_largest():
     assert selected_or_largest(faces, 3) == 3  # still on screen: kept, however small
     assert selected_or_largest(faces, 9) == 2 and selected_or_largest(faces, None) == 2  # gone or none: the largest
     assert selected_or_largest([], 3) is None
+
+
+def test_the_commands_options_come_from_one_dataclass():
+    """analyze, batch and the app's settings share AnalysisOptions' defaults; a batch says where it differs."""
+    import argparse
+
+    from app.main import add_arguments as app_arguments
+    from app.state import AppSettings
+    from dan_core.commands import analyze, batch
+    from dan_core.pipeline.options import AnalysisOptions, options_from
+
+    def parse(add, argv):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        return parser.parse_args(argv)
+
+    assert options_from(parse(analyze.add_arguments, ["v.mp4", "--csv", "t.csv"])) == AnalysisOptions()
+    in_batch = options_from(parse(batch.add_arguments, ["v.mp4", "--out-dir", "d"]))
+    assert in_batch.pipeline.backend == "cpu" and in_batch.pipeline.max_faces == AnalysisOptions().pipeline.max_faces
+    assert options_from({"threads": 1, "overlap": False}).pipeline.threads == 1  # analyze_video's plain mapping
+    app = parse(app_arguments, [])
+    assert (app.backend, app.heatmap, app.opacity, app.landmarks) == (None, None, None, None)  # the saved setting applies
+    s, o = AppSettings(), AnalysisOptions()
+    assert (s.backend, s.max_faces, s.heatmap, s.opacity, s.landmarks) == (
+        o.pipeline.backend, o.pipeline.max_faces, o.draw.heatmap, o.draw.opacity, o.draw.landmarks)

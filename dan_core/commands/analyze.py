@@ -9,28 +9,21 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import add_lsl_arguments, add_pipeline_arguments
+    from dan_core.pipeline.options import LSL_FIELDS, PIPELINE_FIELDS, add_options
 
     parser.add_argument("input", help="video file, image, folder of images, or camera index (0, 1, ...)")
     parser.add_argument("--csv", required=True, help="timeline CSV to write (a JSON sidecar <csv>.json goes beside it)")
     parser.add_argument("--annotated", default=None, help="also write the annotated frames: a video (.mp4) or, for one image, "
-                        "an image file")
-    parser.add_argument("--heatmap", default="fused",
-                        help="heatmap in --annotated: fused, off, all or head1..headK (default: fused)")
-    parser.add_argument("--opacity", type=ranged(float, 0, 1), default=0.5, help="heatmap opacity (default: 0.5)")
-    parser.add_argument("--landmarks", action="store_true", help="draw the 478 landmarks in --annotated")
-    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
+                        "an image file (drawn with --heatmap, --opacity, --landmarks)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_lsl_arguments(parser)
-    add_pipeline_arguments(parser)
+    add_options(parser, ("every", "heatmap", "opacity", "landmarks", *LSL_FIELDS, *PIPELINE_FIELDS))
 
 
 def summarize(stats: dict, class_names) -> dict:
@@ -53,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline.draw import draw_results
     from dan_core.pipeline.events import events_path
     from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args, configure_lsl, every_nth
+    from dan_core.pipeline.options import configure_lsl, every_nth, options_from
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import ImageSource, open_source
     from dan_core.pipeline.study import StudyLinks, stamped
@@ -67,46 +60,47 @@ def run(args: argparse.Namespace) -> int:
     if ann_path is not None and ann_path.resolve() == csv_path.resolve():
         raise DanFerError("--annotated and --csv name the same file")
 
-    configure_lsl(args)
+    opts = options_from(args)
+    configure_lsl(opts.study)
     source = open_source(args.input)
     recorder = study = None
     interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
     stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
     frames = frames_with_faces = 0
     try:
-        pipeline = Pipeline(config_from_args(args, source))
+        pipeline = Pipeline(opts.config_for(source))
         with pipeline:
-            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
+            heatmap = parse_heatmap(opts.draw.heatmap, pipeline.num_heads)
             single = isinstance(source, ImageSource) and source.frame_count == 1
-            out_fps = source.fps / args.every if not isinstance(source, ImageSource) else 1.0
+            out_fps = source.fps / opts.every if not isinstance(source, ImageSource) else 1.0
             meta = {
-                "source": str(args.input), "source_fps": source.fps, "fps": out_fps, "every": args.every,
+                "source": str(args.input), "source_fps": source.fps, "fps": out_fps, "every": opts.every,
                 "source_frames": source.frame_count, "live": source.is_live, **pipeline.describe(),
             }
             recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=args.force, video_path=ann_path, fps=out_fps,
                                 single_image=single)
-            study = StudyLinks(lsl=args.lsl, lsl_markers=args.lsl_markers)
+            study = StudyLinks(lsl=opts.study.lsl, lsl_markers=opts.study.lsl_markers)
             study.set_classes(pipeline.class_names, out_fps)
-            if args.lsl_markers:
+            if opts.study.lsl_markers:
                 study.start_recording(csv_path, force=args.force)
-            total = -(-source.frame_count // args.every) if source.frame_count else None
+            total = -(-source.frame_count // opts.every) if source.frame_count else None
             t0 = time.perf_counter()
             bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
                        disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
             try:
-                frames_in = every_nth(source, args.every)
+                frames_in = every_nth(source, opts.every)
                 if study.active:
                     frames_in, seen_at = stamped(frames_in)
                 # Ctrl+C / SIGTERM stop the loop after the current frame: the CSV and the video end on the same one
                 with interrupts_between_frames() as stop:
-                    for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap,
+                    for frame, result in pipeline.stream(frames_in, overlap=opts.overlap,
                                                          independent=single is False and isinstance(source, ImageSource)):
                         recorder.write(result)
                         if study.active:
                             study.frame(result, seen_at.pop(result.index, time.monotonic()))
                         if ann_path is not None:
                             recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
-                                                              opacity=args.opacity, landmarks=args.landmarks))
+                                                              opacity=opts.draw.opacity, landmarks=opts.draw.landmarks))
                         frames += 1
                         frames_with_faces += bool(result.faces)
                         for f in result.faces:

@@ -13,6 +13,7 @@ timed afterwards on the last frames. An image input is repeated as a video of --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -27,7 +28,7 @@ STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "lsl", "late
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import add_pipeline_arguments
+    from dan_core.pipeline.options import PIPELINE_FIELDS, add_options
 
     parser.add_argument("input", help="video file or image (an image is repeated as a video)")
     parser.add_argument("--frames", type=ranged(int, 1), default=300, help="frames to measure (default: 300)")
@@ -35,11 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=ranged(int, 0), default=0, help="resize frames to this width first (keeps the aspect ratio)")
     parser.add_argument("--mosaic", type=ranged(int, 1), default=1,
                         help="tile N x N copies of each frame into one frame of the same size (2: four faces)")
-    parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
-    parser.add_argument("--lsl", action="store_true", help="also time the LSL outlets (one sample per face per frame)")
-    parser.add_argument("--lsl-markers", action="store_true", help="also listen for LSL markers and place them on frames")
-    add_pipeline_arguments(parser)
+    # --heatmap: the drawing that is timed; --lsl, --lsl-markers: the LSL outlets and marker placing are timed too
+    add_options(parser, ("heatmap", "lsl", "lsl_markers", *PIPELINE_FIELDS))
 
 
 def mosaic(img: np.ndarray, n: int) -> np.ndarray:
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline import Pipeline
     from dan_core.pipeline.draw import draw_results
     from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args
+    from dan_core.pipeline.options import options_from
     from dan_core.pipeline.sources import open_source
 
     if args.frames < 1:
@@ -97,17 +96,16 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.input)
     study = None
     try:
-        config = config_from_args(args, source)
-        config.mode = "video"  # an image is benchmarked as a video of itself
-        with Pipeline(config) as pipeline:
-            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
+        opts = options_from(args)
+        with Pipeline(dataclasses.replace(opts.pipeline, mode="video")) as pipeline:  # an image: as a video of itself
+            heatmap = parse_heatmap(opts.draw.heatmap, pipeline.num_heads)
             study = bench_study(args, pipeline.class_names, source.fps)
             samples: dict[str, list[float]] = {k: [] for k in STAGES}
             faces: list[int] = []
             keep: list = []
             n_total = args.warmup + args.frames
             t_start = None
-            for frame, result in pipeline.stream(_frames(source, n_total, args.width, args.mosaic), overlap=not args.no_overlap):
+            for frame, result in pipeline.stream(_frames(source, n_total, args.width, args.mosaic), overlap=opts.overlap):
                 if frame.index == args.warmup:
                     t_start, cpu_start = time.perf_counter(), time.process_time()
                 if frame.index < args.warmup:
@@ -144,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         "fps": round(measured / wall, 2) if wall > 0 else 0.0,
         # CPU time of this process per frame, all threads: what a frame costs however busy the machine is
         "cpu_ms_per_frame": round(cpu * 1000.0 / measured, 2) if measured else 0.0,
-        "backend": backend, "overlap": not args.no_overlap, "threads": args.threads, "cpu_count": os.cpu_count(),
+        "backend": backend, "overlap": opts.overlap, "threads": opts.pipeline.threads, "cpu_count": os.cpu_count(),
         "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "stages_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
                       for k, v in samples.items() if v},

@@ -18,25 +18,35 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dan_core.cli_fields import option
 from dan_core.errors import DanFerError, first_line
 from dan_core.paths import default_model_path
 from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_model_input
-from dan_core.pipeline.backends import make_backend, model_info
+from dan_core.pipeline.backends import BACKENDS, make_backend, model_info
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
 from dan_core.pipeline.tracking import Tracker
 
+PIPELINE = "pipeline"  # the options' group in --help
+
 
 @dataclass
 class PipelineConfig:
-    model: str | None = None  # .onnx (or .pt for the torch backend); None -> default_model_path()
-    landmarker: str | None = None  # None -> $DAN_FER_LANDMARKER, per-user cache, download
-    backend: str = "auto"  # auto|cuda|cpu|torch
-    max_faces: int = 4
-    smoothing: float = 0.0  # EMA factor per track in [0, 1); 0 = off (analysis), the app uses ~0.6
-    max_missed: int = 10  # frames a track may go unseen before it ends
-    mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills)
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default (one per core)
+    """How the pipeline is built. The fields with help are the commands' pipeline options (``options``)."""
+
+    model: str | None = option(None, "DAN model (.onnx, or .pt with --backend torch); else $DAN_FER_MODEL or the one in "
+                               "models/", group=PIPELINE)
+    landmarker: str | None = option(None, "MediaPipe face_landmarker.task; else $DAN_FER_LANDMARKER, the copy in models/, "
+                                    "the per-user cache, or a verified download", group=PIPELINE)
+    backend: str = option("auto", "inference backend; auto: CUDA if really usable, else the CPU", group=PIPELINE,
+                          choices=BACKENDS)
+    max_faces: int = option(4, "most faces per frame", group=PIPELINE, bounds=(1, None))
+    # analyses keep every frame's own probabilities; the app smooths its live view (AppSettings.smoothing)
+    smoothing: float = option(0.0, "EMA factor per face in [0, 1); 0 (the default) = off", group=PIPELINE, bounds=(0, 1),
+                              high_open=True)
+    max_missed: int = option(10, "frames a face may be unseen before its ID ends", group=PIPELINE, bounds=(0, None))
+    mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills): from the source
+    threads: int = option(0, "ONNX Runtime threads; 0 (the default) = one per core", group=PIPELINE, bounds=(0, None))
     min_confidence: float = 0.5  # MediaPipe detection / presence / tracking confidence
 
 

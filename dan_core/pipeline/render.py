@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dan_core.cli_fields import option
 from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.core import FaceResult, FrameResult
 from dan_core.pipeline.draw import draw_results
@@ -23,13 +24,17 @@ from dan_core.pipeline.heatmap import head_strip
 log = logging.getLogger(__name__)
 
 
+DRAWING = "drawing"  # the options' group in --help
+
+
 @dataclass
 class RenderOptions:
-    """How a viewer wants frames drawn (changed from its UI thread at any time)."""
+    """How frames are drawn: a viewer's (changed from its UI thread at any time) or an annotated output's.
+    The fields with help are the commands' drawing options (``options``) and the app's defaults."""
 
-    heatmap: str = "fused"
-    opacity: float = 0.5
-    landmarks: bool = False
+    heatmap: str = option("fused", "attention overlay on each face: fused, off, all or head1..headK", group=DRAWING)
+    opacity: float = option(0.5, "heatmap opacity", group=DRAWING, bounds=(0, 1))
+    landmarks: bool = option(False, "draw the 478 face landmarks", group=DRAWING)
     face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
     selected_id: int | None = None
     view_size: tuple[int, int] | None = None  # device pixels of the view: frames are scaled here, not on the UI thread
