@@ -150,36 +150,31 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
     ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
     """
     from dan_core.pipeline.options import every_nth, options_from
+    from dan_core.pipeline.outputs import Progress, RunTotals, TimelineRows
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import open_source
+    from dan_core.pipeline.step import FrameStep, run_stream
 
     opts = options_from({**DEFAULTS, **(options or {})})
     every = opts.every
     source = open_source(str(video))
     recorder = None
     try:
-        config = opts.config_for(source)
-        frames = with_face = 0
         t0 = time.perf_counter()
-        pipeline = _pipeline_for(config)
+        pipeline = _pipeline_for(opts.config_for(source))
         out_fps = source.fps / every
         meta = {"source": str(video), "input": input_identity(video), "source_fps": source.fps, "fps": out_fps, "every": every,
                 "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
         recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
-        last_t = 0.0
-        for _frame, result in pipeline.stream(every_nth(source, every), overlap=opts.overlap):
-            recorder.write(result)
-            frames += 1
-            with_face += bool(result.faces)
-            last_t = result.time_s
-            if progress is not None and frames % 10 == 0:
-                progress(10)
-        if progress is not None:
-            progress(frames % 10)
-        if frames == 0:
+        totals = RunTotals()
+        step = FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None])
+        run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
+        step.close()
+        if totals.frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
-        wall = time.perf_counter() - t0
-        summary = {"frames": frames, "frames_with_faces": with_face, "duration_s": round(last_t + 1.0 / max(out_fps, 1e-6), 3),
+        wall, frames = time.perf_counter() - t0, totals.frames
+        summary = {"frames": frames, "frames_with_faces": totals.with_faces,
+                   "duration_s": round(totals.last_time_s + 1.0 / max(out_fps, 1e-6), 3),
                    "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
                    "stopped_early": source.error, "interrupted": False}
         recorder.close(summary=summary)

@@ -14,9 +14,13 @@ import functools
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dan_core.errors import DanFerError
 from dan_core.pipeline.events import EventWriter, MarkerLog, events_path
+
+if TYPE_CHECKING:
+    from dan_core.pipeline.options import StudyOptions
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,14 @@ class StudyLinks:
         except DanFerError as exc:  # the disk refused: the recording reports it with its next row
             log.error("%s", exc)
 
+    def adopt_recording(self, other: StudyLinks) -> None:
+        """Go on with ``other``'s running recording (its events file), e.g. when LSL is switched on while recording;
+        its markers at a frame go out on this one's outlet from now on."""
+        self.markers, other.markers = other.markers, None
+        self._told = other._told
+        if self.markers is not None:
+            self.markers.outlet = self.marker_outlet
+
     def start_recording(self, csv_path: str | os.PathLike, *, force: bool = False) -> MarkerLog:
         self.markers = MarkerLog(EventWriter(events_path(csv_path), force=force), outlet=self.marker_outlet)
         self._told = 0
@@ -120,16 +132,16 @@ class StudyLinks:
         self.outlet = self.marker_outlet = None
 
 
-
-def stamped(frames):
-    """Frames as they are read, plus a dict index -> ``time.monotonic()`` of the moment each was read."""
-    import time
-
-    seen_at: dict[int, float] = {}
-
-    def gen():
-        for frame in frames:
-            seen_at[frame.index] = time.monotonic()
-            yield frame
-
-    return gen(), seen_at
+def open_study(options: StudyOptions, class_names: Sequence[str], fps: float, csv_path: str | os.PathLike | None = None, *,
+               force: bool = False) -> StudyLinks:
+    """The ``StudyLinks`` a run asks for (``--lsl``, ``--lsl-markers``): the outlet for these classes at this frame rate
+    and, with ``--lsl-markers``, the markers recorded into ``<csv_path>.events.csv``. Nothing is left open on failure."""
+    study = StudyLinks(lsl=options.lsl, lsl_markers=options.lsl_markers)
+    try:
+        study.set_classes(class_names, fps)
+        if options.lsl_markers and csv_path is not None:
+            study.start_recording(csv_path, force=force)
+    except BaseException:
+        study.close()
+        raise
+    return study

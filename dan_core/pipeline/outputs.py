@@ -1,0 +1,126 @@
+"""The per-frame outputs the front ends share (``step.FrameOutput``): record, stream, draw, write the drawing, count.
+
+Which front end runs which (in this order):
+
+    live view (app)   TimelineRows*  LslStream  live.LiveView   AnnotatedVideo*      (* while recording)
+    analyze           TimelineRows   LslStream  Annotate+       AnnotatedVideo+  RunTotals  progress
+    batch             TimelineRows                                                RunTotals  Progress
+    bench             the stage timings, LslStream timed (--lsl)                             (+ with --annotated)
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+
+from dan_core.pipeline.draw import draw_results
+from dan_core.pipeline.recorder import Recorder
+from dan_core.pipeline.render import RenderOptions
+from dan_core.pipeline.step import AnalysedFrame
+from dan_core.pipeline.study import StudyLinks
+
+
+class TimelineRows:
+    """Record: one timeline CSV row per face. The recorder is closed by whoever opened it (with the run's totals)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def frame(self, item: AnalysedFrame) -> None:
+        self.recorder.write(item.result)
+
+    def close(self) -> None:
+        pass
+
+
+class LslStream:
+    """Stream: each face's probabilities to the LSL outlet, and the frame's moment to the recording's markers."""
+
+    def __init__(self, study: StudyLinks) -> None:
+        self.study = study
+
+    def frame(self, item: AnalysedFrame) -> None:
+        self.study.frame(item.result, item.moment)
+
+    def close(self) -> None:
+        pass
+
+
+class Annotate:
+    """Draw: the frame with its results (heatmaps, boxes, labels, probability bars) into ``item.annotated``."""
+
+    def __init__(self, class_names: Sequence[str], options: RenderOptions) -> None:
+        self.class_names, self.options = tuple(class_names), options
+
+    def frame(self, item: AnalysedFrame) -> None:
+        o = self.options
+        item.annotated = draw_results(item.image, item.result, self.class_names, heatmap=o.heatmap, opacity=o.opacity,
+                                      landmarks=o.landmarks)
+
+    def close(self) -> None:
+        pass
+
+
+class AnnotatedVideo:
+    """Write the drawing: ``item.annotated``, made by the drawing output before it, to the recorder's video (or image)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def frame(self, item: AnalysedFrame) -> None:
+        if item.annotated is not None:
+            self.recorder.write_image(item.annotated)
+
+    def close(self) -> None:
+        pass
+
+
+class RunTotals:
+    """Count: frames, frames with a face, and per face its frames' dominant classes and first and last time."""
+
+    def __init__(self) -> None:
+        self.frames = self.with_faces = 0
+        self.last_time_s = 0.0
+        self.dominant: defaultdict[int, Counter] = defaultdict(Counter)
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def frame(self, item: AnalysedFrame) -> None:
+        result = item.result
+        self.frames += 1
+        self.with_faces += bool(result.faces)
+        self.last_time_s = result.time_s
+        for f in result.faces:
+            self.dominant[f.face_id][f.dominant] += 1
+            self.first.setdefault(f.face_id, result.time_s)
+            self.last[f.face_id] = result.time_s
+
+    def per_face(self, class_names: Sequence[str]) -> dict[str, dict]:
+        """For the summary: per face, its frames, first and last time and the share of each dominant class."""
+        out = {}
+        for fid, counts in sorted(self.dominant.items()):
+            n = sum(counts.values())
+            out[str(fid)] = {"frames": n, "first_s": round(self.first[fid], 3), "last_s": round(self.last[fid], 3),
+                             "dominant_share": {c: round(counts[c] / n, 4) for c in class_names if counts[c]}}
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class Progress:
+    """Tell ``advance(n)`` every ``every`` frames how many more were done, and the rest on ``close``."""
+
+    def __init__(self, advance: Callable[[int], object], *, every: int = 1) -> None:
+        self.advance, self.every = advance, every
+        self._pending = 0
+
+    def frame(self, item: AnalysedFrame) -> None:
+        self._pending += 1
+        if self._pending >= self.every:
+            self.advance(self._pending)
+            self._pending = 0
+
+    def close(self) -> None:
+        self.advance(self._pending)
+        self._pending = 0
