@@ -116,6 +116,9 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
+_DONE = object()  # the end of Pipeline.stream's frames
+
+
 def _read_next(it: Iterator) -> tuple[object, float, float] | None:
     """(next item of ``it``, when reading began, how long it took in ms), or None at the end."""
     t0 = time.perf_counter()
@@ -230,59 +233,37 @@ class Pipeline:
         ``latency`` (from reading the frame to its result). ``independent`` frames (unrelated
         photos) start new tracks each, so faces are never linked across them.
         """
-        if not overlap:
-            it = iter(frames)
-            while (read := _read_next(it)) is not None:
-                frame, t0, decode = read
-                with self._lock:
-                    if independent:
-                        self.tracker.reset()
-                    result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
-                result.timings["decode"] = decode
-                result.timings["total"] = result.timings["latency"] = _ms(t0)
-                yield frame, result
-            return
+        if overlap:
+            yield from self._stream_overlapped(frames, depth=depth, independent=independent)
+        else:
+            yield from self._stream_serial(frames, independent=independent)
 
+    def _stream_serial(self, frames: Iterable, *, independent: bool) -> Iterator[tuple[object, FrameResult]]:
+        it = iter(frames)
+        while (read := _read_next(it)) is not None:
+            frame, t0, decode = read
+            with self._lock:
+                if independent:
+                    self.tracker.reset()
+                result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
+            result.timings["decode"] = decode
+            result.timings["total"] = result.timings["latency"] = _ms(t0)
+            yield frame, result
+
+    def _stream_overlapped(self, frames: Iterable, *, depth: int, independent: bool) -> Iterator[tuple[object, FrameResult]]:
         # ``depth`` frames may be detected ahead of the one being classified: 1 keeps both stages busy
         # while a frame waits for nothing but its own two stages (low latency as well as throughput)
         q: queue.SimpleQueue = queue.SimpleQueue()
         ahead = threading.Semaphore(depth)
         stop = threading.Event()
-        done = object()
-
-        def put(item: object) -> bool:
-            q.put(item)
-            return not stop.is_set()
-
-        def worker() -> None:
-            it = iter(frames)
-            try:
-                while not stop.is_set():
-                    while not ahead.acquire(timeout=0.1):
-                        if stop.is_set():
-                            return
-                    read = _read_next(it)
-                    if read is None:
-                        break
-                    frame, t0, decode = read
-                    det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
-                    det.timings["decode"] = decode
-                    if not put((frame, det, t0)):
-                        return
-                put(done)
-            except BaseException as exc:  # reported in the consuming thread, never lost
-                put(exc)
-
-        thread = threading.Thread(target=worker, name="dan-fer-detect", daemon=True)
+        thread = threading.Thread(target=self._detect_ahead, args=(frames, q, ahead, stop), name="dan-fer-detect",
+                                  daemon=True)
         with self._lock:
             thread.start()
             try:
                 last = time.perf_counter()
-                while True:
-                    item = q.get()
+                while (item := q.get()) is not _DONE:
                     ahead.release()
-                    if item is done:
-                        break
                     if isinstance(item, BaseException):
                         raise item
                     frame, det, started = item
@@ -297,6 +278,26 @@ class Pipeline:
             finally:
                 stop.set()
                 thread.join(timeout=5)
+
+    def _detect_ahead(self, frames: Iterable, q: queue.SimpleQueue, ahead: threading.Semaphore, stop: threading.Event) -> None:
+        """The worker of ``_stream_overlapped``: read and detect frames, at most ``depth`` ahead, into ``q``;
+        then ``_DONE``, or the exception that stopped it (raised in the consuming thread, never lost)."""
+        try:
+            it = iter(frames)
+            while not stop.is_set():
+                while not ahead.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                read = _read_next(it)
+                if read is None:
+                    break
+                frame, t0, decode = read
+                det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
+                det.timings["decode"] = decode
+                q.put((frame, det, t0))
+            q.put(_DONE)
+        except BaseException as exc:
+            q.put(exc)
 
     def reset(self) -> None:
         """Start new tracks (e.g. after a seek); IDs are still never reused."""
