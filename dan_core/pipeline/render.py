@@ -2,7 +2,8 @@
 
 The annotated picture at frame resolution (for snapshots and the recorded video), the same picture
 scaled to the view in BGRA, the layout Qt paints without converting (the desktop app's UI thread
-blits it as it is), and the selected face's strip of attention tiles for a side panel.
+blits it as it is), and the selected face's strip of attention tiles for a side panel. ``LiveView``
+is the live view's drawing as a per-frame output (``step.FrameOutput``).
 """
 
 from __future__ import annotations
@@ -91,6 +92,27 @@ class Renderer:
         self.last_image = image
         display = bgra(fit_to(image, opts.view_size))  # scaled and in Qt's native layout, here and not on the UI thread
         return Rendered(image, display, heads, heads_id, draw_ms)
+
+
+class LiveView:
+    """The live view's drawing, a per-frame output: what the viewer shows (``render.Renderer``) with its options of
+    the moment. Its picture (``item.annotated``) is what the recording's video gets."""
+
+    def __init__(self) -> None:
+        self.renderer = Renderer()
+        self.options = RenderOptions()
+        self.class_names: tuple[str, ...] | None = None
+        self.rendered: Rendered | None = None  # of the last frame through the step
+
+    def frame(self, item) -> None:  # a step.AnalysedFrame
+        self.rendered = self.render(item.image, item.result, fresh=True)
+        item.annotated = self.rendered.image
+
+    def render(self, image, result: FrameResult | None, *, fresh: bool) -> Rendered:
+        return self.renderer.render(image, result, self.class_names, self.options, fresh=fresh)
+
+    def close(self) -> None:
+        pass
 
 
 def bgra(image: np.ndarray) -> np.ndarray:
