@@ -249,3 +249,61 @@ def test_the_commands_options_come_from_one_dataclass():
     s, o = AppSettings(), AnalysisOptions()
     assert (s.backend, s.max_faces, s.heatmap, s.opacity, s.landmarks) == (
         o.pipeline.backend, o.pipeline.max_faces, o.draw.heatmap, o.draw.opacity, o.draw.landmarks)
+
+
+def test_a_failing_output_leaves_the_frame_to_the_others_or_ends_the_step():
+    """FrameStep: outputs run in order; with on_failure a failing one is taken out (and may take others out), the rest
+    still get the frame; without it, its DanFerError ends the step."""
+    from dan_core.pipeline.step import AnalysedFrame, FrameStep
+
+    class Output:
+        def __init__(self, name, log, fail=False):
+            self.name, self.log, self.fail = name, log, fail
+
+        def frame(self, item):
+            if self.fail:
+                raise DanFerError(f"{self.name} full")
+            self.log.append(self.name)
+
+        def close(self):
+            self.log.append(f"close {self.name}")
+
+    log, failures = [], []
+    rows, stream, view, video = Output("rows", log, fail=True), Output("stream", log), Output("view", log), Output("video", log)
+
+    def on_failure(output, error):
+        failures.append(str(error))
+        step.use([stream, view])  # the recording stops: its video goes with its rows
+
+    step = FrameStep([rows, stream, None, view, video], on_failure=on_failure)
+    item = AnalysedFrame(np.zeros((4, 4, 3), np.uint8), None, 0.0)
+    step.frame(item)
+    assert failures == ["rows full"] and log == ["stream", "view"]  # the video was taken out before its turn
+    step.close()
+    assert log[-2:] == ["close stream", "close view"]
+    with pytest.raises(DanFerError, match="rows full"):
+        FrameStep([Output("rows", [], fail=True)]).frame(item)
+
+
+def test_the_live_analysis_hands_back_one_typed_update(tmp_path):
+    from dan_core.pipeline.live import LiveAnalysis
+    from dan_core.pipeline.playback import Captured, SourceEnd
+    from dan_core.pipeline.render import RenderOptions
+    from dan_core.pipeline.sources import Frame
+
+    live = LiveAnalysis()
+    live.start()
+    try:
+        assert live.take(RenderOptions(), generation=0).empty  # nothing came
+        live.frames.put(Captured(Frame(np.zeros((48, 64, 3), np.uint8), 0, 0.0), 1.0, 0))
+        shown = live.take(RenderOptions(), generation=0, timeout=2.0).shown
+        assert shown.result is None and shown.view.image.shape == (48, 64, 3)  # no model: the picture as it is
+        live.frames.put(SourceEnd(0, lost=False))
+        update = live.take(RenderOptions(), generation=0, timeout=2.0)
+        assert update.source_end == SourceEnd(0, lost=False) and update.shown is None and not update.empty
+        with pytest.raises(DanFerError, match="no model"):
+            live.start_recording(tmp_path / "r.csv")
+        assert live.recording_rows is None and live.stop_recording() is None and not (tmp_path / "r.csv").exists()
+    finally:
+        live.stop()
+        live.close()
