@@ -20,17 +20,21 @@ from dan_core.pipeline.step import AnalysedFrame
 from dan_core.pipeline.study import StudyLinks
 
 
-class TimelineRows:
-    """Record: one timeline CSV row per face. The recorder is closed by whoever opened it (with the run's totals)."""
+class RecorderOutput:
+    """An output that writes into a run's ``recorder.Recorder``, which whoever opened it closes (with the run's totals)."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
 
-    def frame(self, item: AnalysedFrame) -> None:
-        self.recorder.write(item.result)
-
     def close(self) -> None:
         pass
+
+
+class TimelineRows(RecorderOutput):
+    """Record: one timeline CSV row per face."""
+
+    def frame(self, item: AnalysedFrame) -> None:
+        self.recorder.write(item.result)
 
 
 class LslStream:
@@ -61,18 +65,12 @@ class Annotate:
         pass
 
 
-class AnnotatedVideo:
+class AnnotatedVideo(RecorderOutput):
     """Write the drawing: ``item.annotated``, made by the drawing output before it, to the recorder's video (or image)."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
 
     def frame(self, item: AnalysedFrame) -> None:
         if item.annotated is not None:
             self.recorder.write_image(item.annotated)
-
-    def close(self) -> None:
-        pass
 
 
 class RunTotals:
