@@ -35,6 +35,7 @@ from dan_core.pipeline.live import LiveAnalysis, LiveUpdate, Shown
 from dan_core.pipeline.playback import Capture, SourceEnd
 from dan_core.pipeline.render import RenderOptions
 from dan_core.pipeline.sources import FrameSource, source_mode
+from dan_core.pipeline.study import StudyOptions
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,10 @@ class Engine(QObject):
         """A marker at the shown frame (keys 1-9, M), written to the recording's events file at once."""
         self._request(self._do_add_marker, str(label), float(time_s), frame)
 
-    def enable_study(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
-        """--lsl: LSL outlets for faces and markers; --lsl-markers: record every LSL Markers stream's markers."""
-        self._request(self._do_enable_study, lsl, lsl_markers)
+    def enable_study(self, options: StudyOptions | None = None, **fields: Any) -> None:
+        """The study parts asked for (``StudyOptions``, or its fields: lsl=True: LSL outlets for faces and markers;
+        lsl_markers=True: record every LSL Markers stream's markers)."""
+        self._request(self._live.enable_study, dataclasses.replace(options or StudyOptions(), **fields))
 
     def stop(self) -> None:
         """Cooperative stop: the loop finishes its current frame, closes the recording and returns."""
@@ -256,9 +258,6 @@ class Engine(QObject):
     def _tell_markers(self) -> None:
         for event in self._live.new_markers():
             self.marker_added.emit(event)
-
-    def _do_enable_study(self, lsl: bool, lsl_markers: bool) -> None:
-        self._live.enable_study(lsl=lsl, lsl_markers=lsl_markers)  # a recording already running keeps its events file
 
     def _do_snapshot(self, path: Path) -> None:
         saved = self._live.save_snapshot(path)

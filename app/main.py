@@ -11,13 +11,14 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
 from dan_core.cli_fields import ranged
-from dan_core.pipeline.options import LSL_FIELDS, add_options
+from dan_core.pipeline.options import STUDY_FIELDS, add_options, configure_lsl, options_from
+from dan_core.pipeline.study import StudyOptions
 
 if TYPE_CHECKING:
     from app.state import AppSettings
@@ -41,10 +42,7 @@ class Options:
     landmarks: bool | None = None
     size: tuple[int, int] | None = None
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
-    lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
-    lsl_markers: bool = False  # record the markers of every LSL Markers stream
-    lsl_scope: str | None = None  # machine (default) or lab: how far LSL reaches
-    lsl_name: str | None = None  # the name our LSL streams are published under
+    study: StudyOptions = field(default_factory=StudyOptions)  # LSL outlets, marker sources (dan_core.pipeline.study)
     review: str | None = None  # a recorded timeline CSV to review instead of the live view
 
 
@@ -63,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
     parser.add_argument("--review", metavar="OUT.csv", help="review a recording: its video, the whole timeline with markers, "
                         "seeking, snapshots and clips")
-    add_options(parser, (*RUN_FIELDS, *LSL_FIELDS), defaults=dict.fromkeys(RUN_FIELDS), unset="the saved setting")
+    add_options(parser, (*RUN_FIELDS, *STUDY_FIELDS), defaults=dict.fromkeys(RUN_FIELDS), unset="the saved setting")
     parser.epilog = f"{', '.join('--' + f for f in RUN_FIELDS)} apply to this run only: the saved settings do not change."
 
 
@@ -81,8 +79,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, record=args.record,
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
-        lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
-        lsl_scope=getattr(args, "lsl_scope", None), lsl_name=getattr(args, "lsl_name", None),
+        study=options_from(args).study,
         review=getattr(args, "review", None),
     )
 
@@ -145,11 +142,9 @@ def run(options: Options) -> int:
 
     store = open_store(options.settings_file)
     window = MainWindow(store=store, settings=settings_for_run(load_settings(store), options))
-    if options.lsl or options.lsl_markers:
-        from dan_core.pipeline.lsl import configure
-
-        configure(scope=options.lsl_scope, name=options.lsl_name)  # process-wide: liblsl is set up once
-        window.engine.enable_study(lsl=options.lsl, lsl_markers=options.lsl_markers)
+    configure_lsl(options.study)  # process-wide: liblsl is set up once
+    if options.study != StudyOptions():  # any study option given: LSL, marker sources
+        window.engine.enable_study(options.study)
     if options.size:
         window.resize(*options.size)
     auto = Automation(window, options) if (options.exit_after is not None or options.record or options.screenshot) else None

@@ -13,7 +13,7 @@ from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import LSL_FIELDS, PIPELINE_FIELDS, add_options
+    from dan_core.pipeline.options import PIPELINE_FIELDS, STUDY_FIELDS, add_options
 
     parser.add_argument("input", help="video file, image, folder of images, or camera index (0, 1, ...)")
     parser.add_argument("--csv", required=True, help="timeline CSV to write (a JSON sidecar <csv>.json goes beside it)")
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_options(parser, ("every", "heatmap", "opacity", "landmarks", *LSL_FIELDS, *PIPELINE_FIELDS))
+    add_options(parser, ("every", "heatmap", "opacity", "landmarks", *STUDY_FIELDS, *PIPELINE_FIELDS))
 
 
 class ProgressBar:

@@ -211,7 +211,7 @@ def print_report(report: dict) -> None:
 
 def bench_study(options, class_names, fps: float):
     """--lsl / --lsl-markers: the StudyLinks a recording with them runs (markers go to a temporary events file)."""
-    if not options.active:
+    if not options.uses_lsl:
         return None
     import tempfile
 

@@ -37,7 +37,7 @@ from dan_core.pipeline.playback import Captured, SourceEnd
 from dan_core.pipeline.recorder import Recorder
 from dan_core.pipeline.render import LiveView, Rendered, RenderOptions
 from dan_core.pipeline.step import AnalysedFrame, FrameOutput, FrameStep
-from dan_core.pipeline.study import StudyLinks
+from dan_core.pipeline.study import StudyLinks, StudyOptions
 
 log = logging.getLogger(__name__)
 
@@ -323,10 +323,9 @@ class LiveAnalysis:
                 pass  # the same failure, already reported
         self._use_outputs()
 
-    def enable_study(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
-        """LSL outlets for faces and markers (``lsl``), every LSL Markers stream recorded (``lsl_markers``); a running
-        recording keeps its events file."""
-        old, self._study = self._study, StudyLinks(lsl=lsl, lsl_markers=lsl_markers)
+    def enable_study(self, options: StudyOptions) -> None:
+        """The study parts ``options`` ask for (LSL outlets, marker sources); a running recording keeps its events file."""
+        old, self._study = self._study, StudyLinks(options)
         self._study.adopt_recording(old)
         old.close()
         self._use_outputs()

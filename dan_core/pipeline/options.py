@@ -10,7 +10,7 @@ range is one error line (``cli_fields.ranged``).
       pipeline: PipelineConfig   model, landmarker, backend, max_faces, smoothing, max_missed, threads
       overlap, every             how frames go through it
       draw: RenderOptions        heatmap, opacity, landmarks (annotated output, the app's view)
-      study: StudyOptions        lsl, lsl_markers, lsl_scope, lsl_name
+      study: StudyOptions        lsl, lsl_markers, lsl_scope, lsl_name (study.py)
 """
 
 from __future__ import annotations
@@ -24,31 +24,9 @@ from typing import Any
 from dan_core import cli_fields
 from dan_core.cli_fields import option
 from dan_core.pipeline.core import PIPELINE, PipelineConfig
-from dan_core.pipeline.lsl import STREAM_NAME
-from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
 from dan_core.pipeline.render import RenderOptions
 from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
-
-LSL = "Lab Streaming Layer"
-
-
-@dataclass
-class StudyOptions:
-    """What a study adds to a run (``study.StudyLinks``)."""
-
-    lsl: bool = option(False, "stream each face's probabilities over Lab Streaming Layer (type FacialExpression) and our "
-                       "markers (type Markers)", group=LSL)
-    lsl_markers: bool = option(False, "record the markers of every LSL stream of type Markers into <csv>.events.csv "
-                               "(source=lsl)", group=LSL)
-    lsl_scope: str = option(DEFAULT_SCOPE, "machine: LSL streams and sockets stay on this computer; lab: liblsl's own "
-                            "settings, streams open to the local network (LSL has no authentication)", group=LSL,
-                            choices=SCOPES)
-    lsl_name: str = option(STREAM_NAME, "name of our LSL streams (<name>-markers for the markers); a second dan-fer on one "
-                           "computer needs its own", group=LSL)
-
-    @property
-    def active(self) -> bool:
-        return self.lsl or self.lsl_markers
+from dan_core.pipeline.study import StudyOptions
 
 
 @dataclass
@@ -66,7 +44,7 @@ class AnalysisOptions:
 
 
 PIPELINE_FIELDS = ("model", "landmarker", "backend", "max_faces", "smoothing", "max_missed", "threads", "overlap")
-LSL_FIELDS = ("lsl", "lsl_markers", "lsl_scope", "lsl_name")
+STUDY_FIELDS = tuple(f.name for f in dataclasses.fields(StudyOptions))  # every study option: LSL, marker sources
 
 
 def add_options(parser: argparse.ArgumentParser, fields: Collection[str], *, defaults: Mapping[str, Any] | None = None,
@@ -85,7 +63,7 @@ def options_from(values: argparse.Namespace | Mapping[str, Any]) -> AnalysisOpti
 
 def configure_lsl(study: StudyOptions) -> None:
     """Apply --lsl-scope / --lsl-name to this process when LSL is used at all."""
-    if study.active:
+    if study.uses_lsl:
         from dan_core.pipeline.lsl import configure
 
         configure(scope=study.lsl_scope, name=study.lsl_name)

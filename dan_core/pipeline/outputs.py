@@ -1,11 +1,13 @@
 """The per-frame outputs the front ends share (``step.FrameOutput``): record, stream, draw, write the drawing, count.
 
-Which front end runs which (in this order):
+Which front end runs which, in this order (a front end's own outputs live in its module):
 
-    live view (app)   TimelineRows*  LslStream  live.LiveView   AnnotatedVideo*      (* while recording)
-    analyze           TimelineRows   LslStream  Annotate+       AnnotatedVideo+  RunTotals  progress
-    batch             TimelineRows                                                RunTotals  Progress
-    bench             the stage timings, LslStream timed (--lsl)                             (+ with --annotated)
+    app (live.LiveAnalysis)  TimelineRows [1]  LslStream      render.LiveView  AnnotatedVideo [2]
+    analyze                  TimelineRows      LslStream [3]  Annotate [4]     AnnotatedVideo [4]  RunTotals  ProgressBar
+    batch                    TimelineRows                                                          RunTotals  Progress
+    bench                    Measure, Timed(LslStream) [3]
+
+    [1] while recording  [2] while recording with video  [3] with --lsl or --lsl-markers  [4] with --annotated
 """
 
 from __future__ import annotations

@@ -1,33 +1,60 @@
-"""What a study adds to a run: the LSL outlets, the LSL marker listener and the recording's markers.
+"""What a study adds to a run: the LSL outlets, the marker sources and the recording's markers.
 
-``dan-fer analyze`` and the app (through ``LiveAnalysis``) hold one ``StudyLinks``:
-``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per face, and the
-frame's moment for placing markers made at a moment while recording); ``start_recording`` /
-``stop_recording`` open and close ``<csv>.events.csv``. A marker source calls
-``marker_at_frame`` (a marker at a shown frame: the app's keys) or ``marker_at_moment`` (a moment
-on the monotonic clock: the LSL listener) with its own name as ``source``.
+``StudyOptions`` are its options (the ``--lsl...`` flags of analyze, bench and the app, through
+``options.AnalysisOptions``). ``dan-fer analyze`` and the app (through ``LiveAnalysis``) hold one
+``StudyLinks``: ``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per
+face, and the frame's moment for placing markers made at a moment while recording);
+``start_recording`` / ``stop_recording`` open and close ``<csv>.events.csv``. A marker source
+calls ``marker_at_frame`` (a marker at a shown frame: the app's keys) or ``marker_at_moment`` (a
+moment on the monotonic clock: the LSL listener, started here) with its own name as ``source``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from dan_core.cli_fields import option
 from dan_core.errors import DanFerError
 from dan_core.pipeline.events import EventWriter, MarkerLog, events_path
-
-if TYPE_CHECKING:
-    from dan_core.pipeline.options import StudyOptions
+from dan_core.pipeline.lsl import STREAM_NAME
+from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
 
 log = logging.getLogger(__name__)
 
+LSL = "Lab Streaming Layer"  # the options' group in --help
+
+
+@dataclass
+class StudyOptions:
+    """What a study adds to a run (``StudyLinks``)."""
+
+    lsl: bool = option(False, "stream each face's probabilities over Lab Streaming Layer (type FacialExpression) and our "
+                       "markers (type Markers)", group=LSL)
+    lsl_markers: bool = option(False, "record the markers of every LSL stream of type Markers into <csv>.events.csv "
+                               "(source=lsl)", group=LSL)
+    lsl_scope: str = option(DEFAULT_SCOPE, "machine: LSL streams and sockets stay on this computer; lab: liblsl's own "
+                            "settings, streams open to the local network (LSL has no authentication)", group=LSL,
+                            choices=SCOPES)
+    lsl_name: str = option(STREAM_NAME, "name of our LSL streams (<name>-markers for the markers); a second dan-fer on one "
+                           "computer needs its own", group=LSL)
+
+    @property
+    def uses_lsl(self) -> bool:
+        return self.lsl or self.lsl_markers
+
 
 class StudyLinks:
-    def __init__(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
-        self.lsl = lsl
+    """The study parts a run asked for: ``StudyLinks(options)`` or ``StudyLinks(lsl=True, ...)`` (``StudyOptions``' fields)."""
+
+    def __init__(self, options: StudyOptions | None = None, **fields: Any) -> None:
+        self.options = o = dataclasses.replace(options or StudyOptions(), **fields)
+        self.lsl = o.lsl
         self.outlet = None  # lsl.FaceOutlet
         self.marker_outlet = None  # lsl.MarkerOutlet
         self.listener = None  # lsl.MarkerListener
@@ -35,21 +62,32 @@ class StudyLinks:
         self._classes: tuple | None = None  # (class names, fps) of the open outlet
         self.markers_dropped = 0  # markers made at a moment while nothing was recorded
         self._told = 0
-        if lsl:
+        self._sources: list = []  # the marker sources started here (each with stop())
+        if o.lsl:
             from dan_core.pipeline.lsl import MarkerOutlet
 
             self.marker_outlet = MarkerOutlet()
-        if lsl_markers:
+        if o.lsl_markers:
             from dan_core.pipeline.lsl import MarkerListener
 
             own = self.marker_outlet
-            self.listener = MarkerListener(functools.partial(self.marker_at_moment, source="lsl"),
-                                           ignore_uids=[own.uid] if own else [],  # never our own markers
-                                           ignore_source_ids=[own.source_id] if own else []).start()
+            self.listener = self._start(MarkerListener(self.at_moment_from("lsl"),
+                                                       ignore_uids=[own.uid] if own else [],  # never our own markers
+                                                       ignore_source_ids=[own.source_id] if own else []))
+
+    def _start(self, source):
+        """A marker source (an object with start() and stop()), started now and stopped at ``close``."""
+        self._sources.append(source)
+        return source.start()
+
+    def at_moment_from(self, source: str) -> Callable[[str, float], None]:
+        """The callback a marker source calls with (label, monotonic moment): ``marker_at_moment`` under its name."""
+        return functools.partial(self.marker_at_moment, source=source)
 
     @property
     def active(self) -> bool:
-        return self.lsl or self.listener is not None
+        """Whether frames matter to it: an LSL outlet to feed, or a marker source whose markers land on frames."""
+        return self.lsl or bool(self._sources)
 
     def set_classes(self, class_names: Sequence[str], fps: float) -> None:
         """(Re)open the FacialExpression outlet for a model's classes and a source's frame rate (with --lsl)."""
@@ -122,9 +160,9 @@ class StudyLinks:
         return markers.close() if markers is not None else None
 
     def close(self) -> None:
-        if self.listener is not None:
-            self.listener.stop()
-            self.listener = None
+        for source in self._sources:
+            source.stop()
+        self._sources, self.listener = [], None
         self.stop_recording()
         for o in (self.outlet, self.marker_outlet):
             if o is not None:
@@ -136,7 +174,7 @@ def open_study(options: StudyOptions, class_names: Sequence[str], fps: float, cs
                force: bool = False) -> StudyLinks:
     """The ``StudyLinks`` a run asks for (``--lsl``, ``--lsl-markers``): the outlet for these classes at this frame rate
     and, with ``--lsl-markers``, the markers recorded into ``<csv_path>.events.csv``. Nothing is left open on failure."""
-    study = StudyLinks(lsl=options.lsl, lsl_markers=options.lsl_markers)
+    study = StudyLinks(options)
     try:
         study.set_classes(class_names, fps)
         if options.lsl_markers and csv_path is not None:
