@@ -85,9 +85,14 @@ class StudyLinks:
         return functools.partial(self.marker_at_moment, source=source)
 
     @property
+    def listening(self) -> bool:
+        """Whether a marker source runs: its markers are recorded while a recording runs."""
+        return bool(self._sources)
+
+    @property
     def active(self) -> bool:
         """Whether frames matter to it: an LSL outlet to feed, or a marker source whose markers land on frames."""
-        return self.lsl or bool(self._sources)
+        return self.lsl or self.listening
 
     def set_classes(self, class_names: Sequence[str], fps: float) -> None:
         """(Re)open the FacialExpression outlet for a model's classes and a source's frame rate (with --lsl)."""
@@ -173,11 +178,12 @@ class StudyLinks:
 def open_study(options: StudyOptions, class_names: Sequence[str], fps: float, csv_path: str | os.PathLike | None = None, *,
                force: bool = False) -> StudyLinks:
     """The ``StudyLinks`` a run asks for (``--lsl``, ``--lsl-markers``): the outlet for these classes at this frame rate
-    and, with ``--lsl-markers``, the markers recorded into ``<csv_path>.events.csv``. Nothing is left open on failure."""
+    and, with a marker source (``--lsl-markers``), its markers recorded into ``<csv_path>.events.csv``. Nothing is left
+    open on failure."""
     study = StudyLinks(options)
     try:
         study.set_classes(class_names, fps)
-        if options.lsl_markers and csv_path is not None:
+        if study.listening and csv_path is not None:
             study.start_recording(csv_path, force=force)
     except BaseException:
         study.close()
