@@ -142,7 +142,7 @@ class Analysis:
         t0 = time.perf_counter()
         try:
             # Ctrl+C / SIGTERM stop after the current frame: the CSV and the video end on the same one
-            with interrupts_between_frames() as stop:
+            with step, interrupts_between_frames() as stop:
                 run_stream(p, every_nth(src, o.every), step, overlap=o.overlap, independent=independent,
                            stop=lambda: bool(stop.signum))
             self.interrupted = stop.status
@@ -156,7 +156,6 @@ class Analysis:
                 bar.close()
             except BrokenPipeError:
                 self.interrupted = self.interrupted or exit_status(BrokenPipeError())
-        step.close()
         return totals, time.perf_counter() - t0
 
     def meta(self) -> dict:

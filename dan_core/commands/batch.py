@@ -167,9 +167,8 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
                 "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
         recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
         totals = RunTotals()
-        step = FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None])
-        run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
-        step.close()
+        with FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None]) as step:
+            run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
         if totals.frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
         wall, frames = time.perf_counter() - t0, totals.frames

@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
             study = bench_study(opts.study, pipeline.class_names, source.fps)
             measure = Measure(args.warmup)
             # the analysis loop analyze runs, without drawing or writing; with --lsl the study's outputs, timed
-            step = FrameStep([measure, Timed(LslStream(study), measure.samples["lsl"], args.warmup) if study else None])
-            run_stream(pipeline, _frames(source, args.warmup + args.frames, args.width, args.mosaic), step, overlap=opts.overlap)
+            with FrameStep([measure, Timed(LslStream(study), measure.samples["lsl"], args.warmup) if study else None]) as step:
+                run_stream(pipeline, _frames(source, args.warmup + args.frames, args.width, args.mosaic), step,
+                           overlap=opts.overlap)
             wall, cpu = measure.elapsed()
             measure.time_drawing(pipeline.class_names, heatmap)
             backend = pipeline.backend

@@ -178,7 +178,11 @@ class LiveAnalysis:
             self._last = self._last_captured = None
 
     def close(self) -> None:
-        """The study links and the pipeline (after ``stop`` and ``stop_recording``)."""
+        """The per-frame step's outputs, the study links and the pipeline (after ``stop`` and ``stop_recording``)."""
+        try:
+            self._step.close()
+        except DanFerError as exc:
+            log.error("%s", exc)
         self._study.close()
         pipeline = self.set_pipeline(None)
         if pipeline is not None:

@@ -5,7 +5,8 @@ frames their own way (a live handoff; ``Pipeline.stream`` through ``run_stream``
 one, as an ``AnalysedFrame``, to a ``FrameStep``: the outputs that front end chose, each a small
 object with ``frame(item)`` and ``close()`` (``FrameOutput``). The order is the order of the list:
 record, stream, draw, then what writes the drawing (``outputs``). A new per-frame output is one
-class with those two methods, and one line in the list of each front end that runs it.
+class with those two methods, and one line in the list of each front end that runs it; the front
+end closes the step when its run ends (``with FrameStep([...]) as step:``), however it ends.
 """
 
 from __future__ import annotations
@@ -69,6 +70,19 @@ class FrameStep:
                     raise
                 self.outputs[:] = [o for o in self.outputs if o is not output]
                 self._on_failure(output, exc)
+
+    def __enter__(self) -> FrameStep:
+        return self
+
+    def __exit__(self, kind, error, tb) -> None:
+        """Close the outputs however the run ends; when it ends with an error, that error is the one told."""
+        if error is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except DanFerError:
+            pass
 
     def close(self) -> None:
         """Close every output; the first DanFerError is raised once all are closed."""
