@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from dan_core.pipeline.options import add_options
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VIDEO = ROOT.parent / "shared" / "media" / "pexels_WolfgangLanger_emotions.mp4"
 DEFAULT_LANDMARKER = ROOT.parent / "shared" / "models" / "face_landmarker.task"
@@ -28,14 +30,12 @@ HEARTBEAT_MS = 5
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.bench_ui", description=__doc__.splitlines()[0])
     parser.add_argument("video", nargs="?", default=str(DEFAULT_VIDEO))
-    parser.add_argument("--model", help="model .onnx (default: the one in models/)")
-    parser.add_argument("--landmarker", default=str(DEFAULT_LANDMARKER) if DEFAULT_LANDMARKER.exists() else None)
-    parser.add_argument("--backend", default="auto")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds (after warm-up)")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--heatmap", default="fused")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     parser.add_argument("--lsl", action="store_true", help="with the LSL outlets and marker listener on, recording the timeline")
+    add_options(parser, ("model", "landmarker", "backend", "heatmap"),
+                defaults={"landmarker": str(DEFAULT_LANDMARKER) if DEFAULT_LANDMARKER.exists() else None})
     return parser
 
 

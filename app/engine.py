@@ -2,9 +2,10 @@
 
 The analysis itself is Qt-free and lives in the library: ``dan_core.pipeline.playback.Capture``
 reads the source, ``dan_core.pipeline.live.LiveAnalysis`` detects on a thread of its own, then
-classifies, records and draws each frame when the engine thread takes it. A frame crosses into
-the app once, finished: the engine wraps it into a ``Packet`` and hands it to the UI through
-``Signal(object)``.
+classifies, records, streams and draws each frame when the engine thread takes it, and hands back
+one ``LiveUpdate``. A frame crosses into the app once, finished: the engine wraps it into a
+``Packet`` and hands it to the UI through ``Signal(object)``. The engine changes the live
+analysis only through its methods (the model, the recording, the study links).
 
 Requests from the UI (open a source, change settings, record, snapshot) are queued commands the
 engine thread executes between frames; stopping is cooperative (``threading.Event``). Every
@@ -30,10 +31,11 @@ from app.recording import Recording
 from dan_core.errors import DanFerError
 from dan_core.pipeline import Pipeline, PipelineConfig, sources
 from dan_core.pipeline.handoff import LatestSlot
-from dan_core.pipeline.live import DetectFailed, LiveAnalysis, Shown
+from dan_core.pipeline.live import LiveAnalysis, LiveUpdate, Shown
 from dan_core.pipeline.playback import Capture, SourceEnd
 from dan_core.pipeline.render import RenderOptions
 from dan_core.pipeline.sources import FrameSource, source_mode
+from dan_core.pipeline.study import StudyOptions
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Engine(QObject):
         self._make_pipeline = make_pipeline
         self._commands: queue.SimpleQueue[tuple[Callable[..., None], tuple]] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self._live = LiveAnalysis()  # detect thread; classify, record, draw on take()
+        self._live = LiveAnalysis()  # detect thread; classify, record, stream, draw on take()
         self._source_count = 0
         self.out: LatestSlot[Packet] = LatestSlot()  # the UI pulls the newest packet from here
         self._options = RenderOptions()
@@ -119,9 +121,10 @@ class Engine(QObject):
         """A marker at the shown frame (keys 1-9, M), written to the recording's events file at once."""
         self._request(self._do_add_marker, str(label), float(time_s), frame)
 
-    def enable_study(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
-        """--lsl: LSL outlets for faces and markers; --lsl-markers: record every LSL Markers stream's markers."""
-        self._request(self._do_enable_study, lsl, lsl_markers)
+    def enable_study(self, options: StudyOptions | None = None, **fields: Any) -> None:
+        """The study parts asked for (``StudyOptions``, or its fields: lsl=True: LSL outlets for faces and markers;
+        lsl_markers=True: record every LSL Markers stream's markers)."""
+        self._request(self._live.enable_study, dataclasses.replace(options or StudyOptions(), **fields))
 
     def stop(self) -> None:
         """Cooperative stop: the loop finishes its current frame, closes the recording and returns."""
@@ -139,24 +142,11 @@ class Engine(QObject):
             while not self._stop.is_set():
                 self._drain_commands()
                 capture = self._capture
-                item = self._live.take(self.options(), generation=capture.generation if capture is not None else None)
+                update = self._live.take(self.options(), generation=capture.generation if capture is not None else None)
                 if self._stop.is_set():
                     break
-                if item is None:
-                    if self._rerender.is_set():
-                        self._rerender.clear()
-                        shown = self._live.redraw(self.options())
-                        if shown is not None:
-                            self._publish(shown)
-                    continue
                 try:
-                    if isinstance(item, SourceEnd):
-                        if capture is not None and item.generation == capture.generation:
-                            self._on_source_end(item)
-                    elif isinstance(item, DetectFailed):
-                        self.failed.emit(AppError("internal", item.message))
-                    elif isinstance(item, Shown):
-                        self._on_shown(item)
+                    self._on_update(update, capture)
                 except DanFerError as exc:
                     self.failed.emit(AppError("internal", str(exc)))
                 except Exception as exc:  # report, keep the loop alive for the next frame
@@ -202,8 +192,7 @@ class Engine(QObject):
             log.exception("building the pipeline failed")
             self.failed.emit(AppError("model", f"could not load the model: {type(exc).__name__}: {exc}"))
             return
-        self._live.set_pipeline(pipeline)
-        self._live.study.set_classes(pipeline.class_names, self._source_info.fps if self._source_info else 0.0)
+        self._live.set_pipeline(pipeline)  # its LSL outlet follows the model's classes
         if self._capture is not None:
             self._live.analyse_last_again()  # a still (or paused) frame is analysed with the new model
         p = pipeline
@@ -233,8 +222,7 @@ class Engine(QObject):
         duration = (count / fps) if (count and fps > 0 and not is_live and not still) else None
         name = f"camera {spec}" if camera else Path(spec).name
         self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode)
-        if self._live.pipeline is not None:
-            self._live.study.set_classes(self._live.pipeline.class_names, fps)  # the LSL outlet's nominal rate
+        self._live.set_source_fps(fps)  # the LSL outlet's nominal rate
         self.source_opened.emit(self._source_info)
         self._live.clear(forget=True)
         if self._config is not None and getattr(self._config, "mode", mode) != mode:
@@ -258,37 +246,24 @@ class Engine(QObject):
             "fps": info.fps if info else None,
             "recorded_by": "dan-fer app",
         }
-        self._recording.start(csv_path, video_path, force=force, class_names=tuple(p.class_names) if p else None, meta=meta,
-                              fps=info.fps if info else 25.0)
+        self._recording.start(csv_path, video_path, force=force, meta=meta, fps=info.fps if info else 25.0)
 
     def _do_add_marker(self, label: str, time_s: float, frame: int | None) -> None:
         try:
-            self._live.study.key_marker(label, time_s, frame)
+            self._live.add_marker(label, time_s, frame, source="key")  # the app's keys 1-9 and M
         except DanFerError as exc:
             self.info.emit(f"Marker {label!r} not written: {exc}")
         self._tell_markers()
 
     def _tell_markers(self) -> None:
-        for event in self._live.study.new_events():
+        for event in self._live.new_markers():
             self.marker_added.emit(event)
 
-    def _do_enable_study(self, lsl: bool, lsl_markers: bool) -> None:
-        from dan_core.pipeline.study import StudyLinks
-
-        old = self._live.study
-        study = StudyLinks(lsl=lsl, lsl_markers=lsl_markers)
-        study.markers = old.markers  # a recording already running keeps its events file
-        self._live.study = study
-        old.markers = None
-        old.close()
-        p = self._live.pipeline
-        if p is not None:
-            study.set_classes(p.class_names, self._source_info.fps if self._source_info else 0.0)
-
     def _do_snapshot(self, path: Path) -> None:
-        if self._live.renderer.last_image is None:
+        saved = self._live.save_snapshot(path)
+        if saved is None:
             self.info.emit("Nothing to snapshot yet")
-        elif self._live.renderer.save_snapshot(path):
+        elif saved:
             self.snapshot_saved.emit(path)
         else:
             self.failed.emit(AppError("record", f"could not write the snapshot {path}: check the record folder in Settings"))
@@ -310,11 +285,28 @@ class Engine(QObject):
             self._recording.stop("End of video.")
             self.source_ended.emit(info)
 
+    def _on_update(self, update: LiveUpdate, capture: Capture | None) -> None:
+        """One update of the live analysis: the source's end, a failure, what stopped in the recording, a frame."""
+        if update.empty:
+            if self._rerender.is_set():
+                self._rerender.clear()
+                shown = self._live.redraw(self.options())
+                if shown is not None:
+                    self._publish(shown)
+            return
+        end = update.source_end
+        if end is not None and capture is not None and end.generation == capture.generation:
+            self._on_source_end(end)
+        for message in filter(None, [update.detect_error, *update.output_errors]):
+            self.failed.emit(AppError("internal", message))
+        if update.recording_stopped is not None:
+            self._recording.stopped_by_failure(update.recording_stopped)
+        if update.video_stopped is not None:
+            self._recording.video_stopped(update.video_stopped)
+        if update.shown is not None:
+            self._on_shown(update.shown)
+
     def _on_shown(self, shown: Shown) -> None:
-        if shown.record_error is not None:
-            self._recording.rows_failed(shown.record_error)
-        if shown.video_error is not None:
-            self._recording.video_failed(shown.video_error)
         self._rerender.clear()
         self._publish(shown)
         self._tell_markers()  # LSL markers placed on the frames recorded
@@ -335,12 +327,6 @@ class Engine(QObject):
             self._recording.stop("")
         except Exception:
             log.exception("closing the recording failed")
-        self._live.study.close()
         self._do_close_source()
-        pipeline = self._live.set_pipeline(None)
-        if pipeline is not None:
-            try:
-                pipeline.close()
-            except Exception:
-                log.exception("closing the pipeline failed")
+        self._live.close()  # the study links, the pipeline
 

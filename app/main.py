@@ -11,13 +11,17 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.xcb import check_xcb_libraries  # no Qt: it runs before Qt loads
 from dan_core.cli_fields import ranged
-from dan_core.pipeline.backends import BACKENDS
-from dan_core.pipeline.options import add_lsl_arguments
+from dan_core.pipeline.options import STUDY_FIELDS, add_options, configure_lsl, options_from
+from dan_core.pipeline.study import StudyOptions
+
+if TYPE_CHECKING:
+    from app.state import AppSettings
 
 ORGANIZATION = "dan-fer"
 APPLICATION = "dan-fer"
@@ -38,31 +42,27 @@ class Options:
     landmarks: bool | None = None
     size: tuple[int, int] | None = None
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
-    lsl: bool = False  # Lab Streaming Layer outlets (faces, markers)
-    lsl_markers: bool = False  # record the markers of every LSL Markers stream
-    lsl_scope: str | None = None  # machine (default) or lab: how far LSL reaches
-    lsl_name: str | None = None  # the name our LSL streams are published under
+    study: StudyOptions = field(default_factory=StudyOptions)  # LSL outlets, marker sources (dan_core.pipeline.study)
     review: str | None = None  # a recorded timeline CSV to review instead of the live view
+
+
+# the library's options the app offers (dan_core.pipeline.options); these apply to one run and default to the saved setting
+RUN_FIELDS = ("model", "landmarker", "backend", "heatmap", "opacity", "landmarks")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index (0, 1, ...), video file, image or folder of images (default: first camera)")
-    parser.add_argument("--model", help="DAN model .onnx (default: the saved setting, else the model in models/)")
-    parser.add_argument("--landmarker", help="MediaPipe face_landmarker.task (default: saved setting, $DAN_FER_LANDMARKER, models/, cache)")
-    parser.add_argument("--backend", choices=BACKENDS, help="inference backend (default: saved setting)")
     parser.add_argument("--record", metavar="OUT.csv", help="start recording the emotion timeline to this CSV at once")
     parser.add_argument("--force", action="store_true", help="overwrite the --record CSV if it exists")
     parser.add_argument("--exit-after", type=ranged(float, 0), metavar="SECONDS",
                         help="quit SECONDS after the first frame is shown (finishing the recording)")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save a picture of the whole window just before quitting")
-    parser.add_argument("--heatmap", help="attention overlay for this run: off, fused, head1..headK or all")
-    parser.add_argument("--opacity", type=ranged(float, 0, 1), help="overlay opacity 0..1 for this run")
-    parser.add_argument("--landmarks", action="store_true", default=None, help="draw the face landmarks")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     parser.add_argument("--settings-file", metavar="INI", help="read and write settings in this .ini instead of the user's settings")
     parser.add_argument("--review", metavar="OUT.csv", help="review a recording: its video, the whole timeline with markers, "
                         "seeking, snapshots and clips")
-    add_lsl_arguments(parser)
+    add_options(parser, (*RUN_FIELDS, *STUDY_FIELDS), defaults=dict.fromkeys(RUN_FIELDS), unset="the saved setting")
+    parser.epilog = f"{', '.join('--' + f for f in RUN_FIELDS)} apply to this run only: the saved settings do not change."
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
@@ -79,8 +79,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, record=args.record,
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
-        lsl=bool(getattr(args, "lsl", False)), lsl_markers=bool(getattr(args, "lsl_markers", False)),
-        lsl_scope=getattr(args, "lsl_scope", None), lsl_name=getattr(args, "lsl_name", None),
+        study=options_from(args).study,
         review=getattr(args, "review", None),
     )
 
@@ -111,6 +110,15 @@ def check_display() -> None:
                           "or with QT_QPA_PLATFORM=offscreen for --exit-after/--screenshot automation")
 
 
+def settings_for_run(settings: AppSettings, options: Options) -> AppSettings:
+    """The saved settings with this run's command-line values (which are not saved)."""
+    for name in RUN_FIELDS:
+        value = getattr(options, name)
+        if value is not None and value != "" and (name != "landmarks" or value):
+            setattr(settings, name, value)
+    return settings
+
+
 def run(options: Options) -> int:
     """Create the QApplication and the window, run the event loop, return the exit status."""
     check_display()
@@ -133,27 +141,10 @@ def run(options: Options) -> int:
     qapp.setApplicationName(APPLICATION)
 
     store = open_store(options.settings_file)
-    settings = load_settings(store)
-    # command-line values apply to this run only; they are not written to the settings
-    if options.model:
-        settings.model = options.model
-    if options.landmarker:
-        settings.landmarker = options.landmarker
-    if options.backend:
-        settings.backend = options.backend
-    if options.heatmap:
-        settings.heatmap = options.heatmap
-    if options.opacity is not None:
-        settings.opacity = options.opacity
-    if options.landmarks:
-        settings.landmarks = True
-
-    window = MainWindow(store=store, settings=settings)
-    if options.lsl or options.lsl_markers:
-        from dan_core.pipeline.lsl import configure
-
-        configure(scope=options.lsl_scope, name=options.lsl_name)  # process-wide: liblsl is set up once
-        window.engine.enable_study(lsl=options.lsl, lsl_markers=options.lsl_markers)
+    window = MainWindow(store=store, settings=settings_for_run(load_settings(store), options))
+    configure_lsl(options.study)  # process-wide: liblsl is set up once
+    if options.study != StudyOptions():  # any study option given: LSL, marker sources
+        window.engine.enable_study(options.study)
     if options.size:
         window.resize(*options.size)
     auto = Automation(window, options) if (options.exit_after is not None or options.record or options.screenshot) else None

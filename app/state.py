@@ -16,10 +16,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dan_core.cli_fields import bounds_of
+from dan_core.pipeline import PipelineConfig
 from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.heatmap import is_heatmap_mode
+from dan_core.pipeline.render import RenderOptions
 
 MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
+MAX_SMOOTHING = 0.95  # the live view's smoothing stays below the pipeline's bound (1, excluded): labels must still move
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -35,15 +40,15 @@ class AppSettings:
 
     model: str = ""  # "" = the default model in models/ (or $DAN_FER_MODEL)
     landmarker: str = ""  # "" = the pipeline's own resolution order (env, cache, download)
-    backend: str = "auto"
-    smoothing: float = 0.6  # EMA weight of the previous probabilities per face: steadier labels live
-    max_faces: int = 4
-    heatmap: str = "fused"
-    opacity: float = 0.5
+    backend: str = PipelineConfig.backend  # the defaults of the library's options (dan_core.pipeline.options)
+    smoothing: float = 0.6  # EMA weight of the previous probabilities per face: steadier labels live (analyses: none)
+    max_faces: int = PipelineConfig.max_faces
+    heatmap: str = RenderOptions.heatmap
+    opacity: float = RenderOptions.opacity
     record_dir: str = field(default_factory=lambda: str(default_record_dir()))
     record_video: bool = False  # also write the annotated video next to the CSV
-    landmarks: bool = False
-    face_bars: bool = False  # probability bars beside each face in the picture, too
+    landmarks: bool = RenderOptions.landmarks
+    face_bars: bool = RenderOptions.face_bars  # probability bars beside each face in the picture, too
     timeline_seconds: int = 20
     marker_labels: str = ""  # keys 1-9 while recording: "1=stimulus on; 2=stimulus off" (a digit without a label is itself)
 
@@ -68,13 +73,14 @@ class AppSettings:
         """Clamp values into their valid ranges (a hand-edited settings file must not break the app)."""
         s = AppSettings(**asdict(self))
         if s.backend not in BACKENDS:
-            s.backend = "auto"
-        s.smoothing = float(min(max(s.smoothing, 0.0), 0.95))
-        s.max_faces = int(min(max(s.max_faces, 1), MAX_FACES_LIMIT))
-        s.opacity = float(min(max(s.opacity, 0.0), 1.0))
+            s.backend = PipelineConfig.backend
+        s.smoothing = float(min(max(s.smoothing, 0.0), MAX_SMOOTHING))
+        s.max_faces = int(min(max(s.max_faces, bounds_of(PipelineConfig, "max_faces")[0]), MAX_FACES_LIMIT))
+        low, high = bounds_of(RenderOptions, "opacity")
+        s.opacity = float(min(max(s.opacity, low), high))
         s.timeline_seconds = int(min(max(s.timeline_seconds, 5), 300))
         if not is_heatmap_mode(s.heatmap):
-            s.heatmap = "fused"
+            s.heatmap = RenderOptions.heatmap
         return s
 
     def to_mapping(self) -> dict[str, Any]:
@@ -257,10 +263,7 @@ class TimelineBuffer:
 
 
 def pick_default_face(faces: Sequence[tuple[int, tuple[float, float, float, float]]], current: int | None) -> int | None:
-    """Keep the selected face while it is visible; otherwise select the largest face (or None)."""
-    ids = [fid for fid, _ in faces]
-    if current in ids:
-        return current
+    """The face the panels follow (``boxes.selected_or_largest``); a frame without faces keeps the selection."""
     if not faces:
         return current  # keep the selection through brief detection gaps; the chart just pauses
-    return max(faces, key=lambda f: f[1][2] * f[1][3])[0]
+    return selected_or_largest(faces, current)

@@ -1,4 +1,4 @@
-"""Where the product finds its files (the shipped model, the assets) and which files are images."""
+"""Where the product finds its files (the shipped model, the assets), which files are images, and which outputs may be written."""
 
 from __future__ import annotations
 
@@ -48,3 +48,21 @@ def refuse_overwriting_inputs(outputs, inputs, *, what: str = "output") -> None:
                                             and same_file(Path(out).parent, src) and Path(out).exists())
             if clash:
                 raise DanFerError(f"{what} {out} is the input {src}: refusing to write over it (--force does not change that)")
+
+
+def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output", inputs=()) -> Path:
+    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off), or is one of ``inputs``."""
+    refuse_overwriting_inputs([path], inputs, what=what)
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise DanFerError(f"{what} folder does not exist: {parent}")
+    if not parent.is_dir():
+        raise DanFerError(f"{what} folder is not a folder: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DanFerError(f"{what} folder is not writable: {parent}")
+    if path.is_dir():  # before the --force advice: forcing would not help
+        raise DanFerError(f"{what} path is a folder: {path}")
+    if path.exists() and not force:
+        raise DanFerError(f"{path} exists; pass --force to overwrite it")
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from dan_core.errors import DanFerError
 from dan_core.pipeline.core import FaceResult, FrameResult
 from dan_core.pipeline.events import ClockMap, EventWriter, MarkerLog, events_path, read_events
 from dan_core.pipeline.segments import BEFORE, segment_table
+from dan_core.pipeline.study import StudyLinks
 from dan_core.pipeline.timeline import TimelineWriter, read_timeline, sidecar_path
 
 CLASSES = ("neutral", "happiness", "surprise")
@@ -49,12 +51,12 @@ def test_every_marker_is_on_disk_at_once_as_a_whole_line(tmp_path):
     with pytest.raises(DanFerError, match="exists"):
         EventWriter(path)
     with pytest.raises(DanFerError, match="closed"):
-        w.add(3.0, 1, "late")
+        w.add(3.0, 1, "late", "key")
 
 
 def test_writer_is_safe_from_several_threads(tmp_path):
     w = EventWriter(tmp_path / "x.events.csv")
-    threads = [threading.Thread(target=lambda k=k: [w.add(k + i / 100, i, f"t{k}") for i in range(50)]) for k in range(4)]
+    threads = [threading.Thread(target=lambda k=k: [w.add(k + i / 100, i, f"t{k}", "key") for i in range(50)]) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -149,23 +151,34 @@ def test_lsl_markers_wait_for_their_frame_and_land_on_the_nearest(tmp_path):
     log = MarkerLog(EventWriter(tmp_path / "m.events.csv"))
     for i in range(5):
         log.frame_seen(100.0 + i * 0.04, i * 0.04, i)
-    log.lsl("onset", 100.21)  # after the newest recorded frame: waits
+    log.at_moment("onset", 100.21, source="lsl")  # after the newest recorded frame: waits
     assert not (tmp_path / "m.events.csv").exists()
     log.frame_seen(100.2, 0.2, 5)
     log.frame_seen(100.24, 0.24, 6)  # now a frame after it was seen: placed on frame 5
     events = read_events(tmp_path / "m.events.csv")
     assert [(e.frame, e.source) for e in events] == [(5, "lsl")] and events[0].time_s == pytest.approx(0.21)
-    log.key("1", 0.24, 6)
+    log.at_frame("1", 0.24, 6, source="key")
     summary = log.close()
     assert summary["count"] == 2 and summary["labels"] == {"onset": 1, "1": 1}
     assert np.isnan(ClockMap().locate(1.0)[0])
 
 
+
+def test_every_marker_carries_the_source_its_caller_names(tmp_path):
+    """A third protocol's markers are labelled with its own name, whether made at a frame or at a moment."""
+    study = StudyLinks()
+    study.start_recording(tmp_path / "r.csv")
+    study.frame(SimpleNamespace(time_s=0.0, index=0, faces=[]), 50.0)
+    study.marker_at_frame("tap", 0.0, 0, source="pedal")
+    study.marker_at_moment("cue", 50.0, source="osc")
+    study.stop_recording()
+    assert [(e.label, e.source) for e in read_events(tmp_path / "r.csv.events.csv")] == [("tap", "pedal"), ("cue", "osc")]
+
 def test_sidecar_summary_from_analyze_style_close(tmp_path):
     csv_path = tmp_path / "rec.csv"
     w = TimelineWriter(csv_path, CLASSES)
     log = MarkerLog(EventWriter(events_path(csv_path)))
-    log.key("1 = stimulus on", 0.0, 0)
+    log.at_frame("1 = stimulus on", 0.0, 0, source="key")
     w.close(events=log.close())
     meta = json.loads(sidecar_path(csv_path).read_text())
     assert meta["events"]["count"] == 1 and meta["events"]["markers"][0]["label"] == "1 = stimulus on"

@@ -263,7 +263,7 @@ def test_our_own_key_markers_are_never_recorded_back(tmp_path):
             study.start_recording(tmp_path / "r.csv")
             _wait(lambda: f"{other_name}-markers" in study.listener.streams, 10.0)
             study.frame(NS(time_s=0.0, index=0, faces=[]), time.monotonic())
-            study.key_marker("1", 0.0, 0)
+            study.marker_at_frame("1", 0.0, 0, source="key")
             other.marker_outlet.push("from the other one")
             time.sleep(1.5)
             study.frame(NS(time_s=2.0, index=50, faces=[]), time.monotonic())

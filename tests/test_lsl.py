@@ -6,6 +6,7 @@ Markers outlet read by our listener and placed on the frames recorded around it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -89,7 +90,7 @@ def test_markers_from_a_loopback_outlet_land_within_one_frame(tmp_path):
     stim = pylsl.StreamOutlet(pylsl.StreamInfo("stimuli", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
                                                f"stim-{uuid.uuid4().hex[:8]}"))
     log = MarkerLog(EventWriter(tmp_path / "rec.csv.events.csv"))
-    listener = MarkerListener(log.lsl).start()
+    listener = MarkerListener(functools.partial(log.at_moment, source="lsl")).start()
     try:
         deadline = time.monotonic() + 10.0
         while "stimuli" not in listener.streams and time.monotonic() < deadline:
@@ -178,9 +179,9 @@ def test_key_markers_need_a_recording_and_go_out_on_our_marker_outlet(tmp_path):
         inlet.open_stream(timeout=5.0)
         time.sleep(0.2)
         with pytest.raises(Exception, match="press R"):
-            study.key_marker("1", 0.0, 0)
+            study.marker_at_frame("1", 0.0, 0, source="key")
         study.start_recording(tmp_path / "r.csv")
-        study.key_marker("2 = stimulus off", 1.5, 37)
+        study.marker_at_frame("2 = stimulus off", 1.5, 37, source="key")
         labels = []
         deadline = time.monotonic() + 5.0
         while len(labels) < 2 and time.monotonic() < deadline:

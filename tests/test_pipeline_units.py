@@ -11,6 +11,7 @@ import pytest
 from dan_core.data.templates import GENERIC_TEMPLATE, dataset_template_path, parse_template
 from dan_core.errors import DanFerError
 from dan_core.pipeline.align import Aligner, similarity_transform, source_size_for, template_for, to_model_input
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.draw import class_colors, draw_results, warp_to_frame
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.heatmap import heatmap_image, parse_heatmap
@@ -216,3 +217,93 @@ def test_draw_results_every_heatmap_mode():
     empty = FrameResult(0, 0.0, (640, 360), [])
     assert draw_results(frame[..., 0], empty, names).shape == (360, 640, 3)
     assert draw_results(np.dstack([frame, frame[..., :1]]), empty, names).shape == (360, 640, 3)
+
+
+def test_the_followed_face_is_the_selected_one_else_the_largest():
+    faces = [(1, (0, 0, 10, 10)), (2, (50, 50, 30, 20)), (3, (5, 5, 12, 12))]
+    assert selected_or_largest(faces, 3) == 3  # still on screen: kept, however small
+    assert selected_or_largest(faces, 9) == 2 and selected_or_largest(faces, None) == 2  # gone or none: the largest
+    assert selected_or_largest([], 3) is None
+
+
+def test_the_commands_options_come_from_one_dataclass():
+    """analyze, batch and the app's settings share AnalysisOptions' defaults; a batch says where it differs."""
+    import argparse
+
+    from app.main import add_arguments as app_arguments
+    from app.state import AppSettings
+    from dan_core.commands import analyze, batch
+    from dan_core.pipeline.options import AnalysisOptions, options_from
+
+    def parse(add, argv):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        return parser.parse_args(argv)
+
+    assert options_from(parse(analyze.add_arguments, ["v.mp4", "--csv", "t.csv"])) == AnalysisOptions()
+    in_batch = options_from(parse(batch.add_arguments, ["v.mp4", "--out-dir", "d"]))
+    assert in_batch.pipeline.backend == "cpu" and in_batch.pipeline.max_faces == AnalysisOptions().pipeline.max_faces
+    assert options_from({"threads": 1, "overlap": False}).pipeline.threads == 1  # analyze_video's plain mapping
+    app = parse(app_arguments, [])
+    assert (app.backend, app.heatmap, app.opacity, app.landmarks) == (None, None, None, None)  # the saved setting applies
+    s, o = AppSettings(), AnalysisOptions()
+    assert (s.backend, s.max_faces, s.heatmap, s.opacity, s.landmarks) == (
+        o.pipeline.backend, o.pipeline.max_faces, o.draw.heatmap, o.draw.opacity, o.draw.landmarks)
+
+
+def test_a_failing_output_leaves_the_frame_to_the_others_or_ends_the_step():
+    """FrameStep: outputs run in order; with on_failure a failing one is taken out (and may take others out), the rest
+    still get the frame; without it, its DanFerError ends the step."""
+    from dan_core.pipeline.step import AnalysedFrame, FrameStep
+
+    class Output:
+        def __init__(self, name, log, fail=False):
+            self.name, self.log, self.fail = name, log, fail
+
+        def frame(self, item):
+            if self.fail:
+                raise DanFerError(f"{self.name} full")
+            self.log.append(self.name)
+
+        def close(self):
+            self.log.append(f"close {self.name}")
+
+    log, failures = [], []
+    rows, stream, view, video = Output("rows", log, fail=True), Output("stream", log), Output("view", log), Output("video", log)
+
+    def on_failure(output, error):
+        failures.append(str(error))
+        step.use([stream, view])  # the recording stops: its video goes with its rows
+
+    step = FrameStep([rows, stream, None, view, video], on_failure=on_failure)
+    item = AnalysedFrame(np.zeros((4, 4, 3), np.uint8), None, 0.0)
+    step.frame(item)
+    assert failures == ["rows full"] and log == ["stream", "view"]  # the video was taken out before its turn
+    step.close()
+    assert log[-2:] == ["close stream", "close view"]
+    with pytest.raises(DanFerError, match="rows full"):
+        FrameStep([Output("rows", [], fail=True)]).frame(item)
+
+
+def test_the_live_analysis_hands_back_one_typed_update(tmp_path):
+    from dan_core.pipeline.live import LiveAnalysis
+    from dan_core.pipeline.playback import Captured, SourceEnd
+    from dan_core.pipeline.render import RenderOptions
+    from dan_core.pipeline.sources import Frame
+
+    live = LiveAnalysis()
+    live.start()
+    try:
+        assert live.take(RenderOptions(), generation=0).empty  # nothing came
+        live.frames.put(Captured(Frame(np.zeros((48, 64, 3), np.uint8), 0, 0.0), 1.0, 0))
+        shown = live.take(RenderOptions(), generation=0, timeout=2.0).shown
+        assert shown.result is None and shown.view.image.shape == (48, 64, 3)  # no model: the picture as it is
+        live.frames.put(SourceEnd(0, lost=False))
+        update = live.take(RenderOptions(), generation=0, timeout=2.0)
+        assert update.source_end == SourceEnd(0, lost=False) and update.shown is None and not update.empty
+        with pytest.raises(DanFerError, match="no model"):
+            live.start_recording(tmp_path / "r.csv")
+        assert live.recording_rows is None and live.stop_recording() is None and not (tmp_path / "r.csv").exists()
+    finally:
+        live.stop()
+        live.close()

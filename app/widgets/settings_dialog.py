@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
-from app.state import MAX_FACES_LIMIT, AppSettings
+from app.state import MAX_FACES_LIMIT, MAX_SMOOTHING, AppSettings
 from dan_core.pipeline.backends import BACKENDS
 
 
@@ -70,7 +70,7 @@ class SettingsDialog(QDialog):
         self.backend.addItems(list(BACKENDS))
         self.backend.setCurrentText(settings.backend)
         self.smoothing = QDoubleSpinBox()
-        self.smoothing.setRange(0.0, 0.95)
+        self.smoothing.setRange(0.0, MAX_SMOOTHING)
         self.smoothing.setSingleStep(0.05)
         self.smoothing.setValue(settings.smoothing)
         self.smoothing.setToolTip("Weight of the previous probabilities per face (0 = no smoothing)")

@@ -6,155 +6,174 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
-from dan_core.cli_fields import ranged
 from dan_core.errors import DanFerError
 from dan_core.signals import exit_status, interrupts_between_frames, signal_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import add_lsl_arguments, add_pipeline_arguments
+    from dan_core.pipeline.options import PIPELINE_FIELDS, STUDY_FIELDS, add_options
 
     parser.add_argument("input", help="video file, image, folder of images, or camera index (0, 1, ...)")
     parser.add_argument("--csv", required=True, help="timeline CSV to write (a JSON sidecar <csv>.json goes beside it)")
     parser.add_argument("--annotated", default=None, help="also write the annotated frames: a video (.mp4) or, for one image, "
-                        "an image file")
-    parser.add_argument("--heatmap", default="fused",
-                        help="heatmap in --annotated: fused, off, all or head1..headK (default: fused)")
-    parser.add_argument("--opacity", type=ranged(float, 0, 1), default=0.5, help="heatmap opacity (default: 0.5)")
-    parser.add_argument("--landmarks", action="store_true", help="draw the 478 landmarks in --annotated")
-    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
+                        "an image file (drawn with --heatmap, --opacity, --landmarks)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_lsl_arguments(parser)
-    add_pipeline_arguments(parser)
+    add_options(parser, ("every", "heatmap", "opacity", "landmarks", *STUDY_FIELDS, *PIPELINE_FIELDS))
 
 
-def summarize(stats: dict, class_names) -> dict:
-    per_face = {}
-    for fid, counts in sorted(stats["dominant"].items()):
-        n = sum(counts.values())
-        per_face[str(fid)] = {
-            "frames": n,
-            "first_s": round(stats["first"][fid], 3), "last_s": round(stats["last"][fid], 3),
-            "dominant_share": {c: round(counts[c] / n, 4) for c in class_names if counts[c]},
-        }
-    return per_face
+class ProgressBar:
+    """analyze's per-frame output for its progress bar: a tick per frame, the faces in view every 10 frames."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.frames = bar, 0
+
+    def frame(self, item) -> None:
+        self.bar.update(1)
+        self.frames += 1
+        if self.frames % 10 == 0:
+            self.bar.set_postfix(faces=len(item.result.faces), refresh=False)
+
+    def close(self) -> None:
+        pass
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from dan_core.paths import refuse_overwriting_inputs
-    from dan_core.pipeline import Pipeline
-    from dan_core.pipeline.draw import draw_results
+def check_outputs(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The CSV and --annotated paths, refused with one line before any work: a typo in a folder name must not cost a
+    whole run, and none may be the input (--force or not)."""
+    from dan_core.paths import check_writable, refuse_overwriting_inputs
     from dan_core.pipeline.events import events_path
-    from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args, configure_lsl, every_nth
-    from dan_core.pipeline.recorder import Recorder
-    from dan_core.pipeline.sources import ImageSource, open_source
-    from dan_core.pipeline.study import StudyLinks, stamped
-    from dan_core.pipeline.timeline import check_writable, sidecar_path
+    from dan_core.pipeline.timeline import sidecar_path
 
-    # outputs first: a typo in a folder name must not cost a whole run; none may be the input, --force or not
     inputs = [] if str(args.input).isdigit() else [args.input]
     csv_path = check_writable(args.csv, force=args.force, what="CSV", inputs=inputs)
     ann_path = check_writable(args.annotated, force=args.force, what="annotated output", inputs=inputs) if args.annotated else None
     refuse_overwriting_inputs([sidecar_path(csv_path), events_path(csv_path)], inputs, what="CSV sidecar")
     if ann_path is not None and ann_path.resolve() == csv_path.resolve():
         raise DanFerError("--annotated and --csv name the same file")
+    return csv_path, ann_path
 
-    configure_lsl(args)
+
+def run(args: argparse.Namespace) -> int:
+    from dan_core.pipeline import Pipeline
+    from dan_core.pipeline.options import configure_lsl, options_from
+    from dan_core.pipeline.sources import open_source
+
+    csv_path, ann_path = check_outputs(args)
+    opts = options_from(args)
+    configure_lsl(opts.study)
     source = open_source(args.input)
-    recorder = study = None
-    interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM
-    stats: dict = {"dominant": defaultdict(Counter), "first": {}, "last": {}}
-    frames = frames_with_faces = 0
     try:
-        pipeline = Pipeline(config_from_args(args, source))
-        with pipeline:
-            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
-            single = isinstance(source, ImageSource) and source.frame_count == 1
-            out_fps = source.fps / args.every if not isinstance(source, ImageSource) else 1.0
-            meta = {
-                "source": str(args.input), "source_fps": source.fps, "fps": out_fps, "every": args.every,
-                "source_frames": source.frame_count, "live": source.is_live, **pipeline.describe(),
-            }
-            recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=args.force, video_path=ann_path, fps=out_fps,
-                                single_image=single)
-            study = StudyLinks(lsl=args.lsl, lsl_markers=args.lsl_markers)
-            study.set_classes(pipeline.class_names, out_fps)
-            if args.lsl_markers:
-                study.start_recording(csv_path, force=args.force)
-            total = -(-source.frame_count // args.every) if source.frame_count else None
-            t0 = time.perf_counter()
-            bar = tqdm(total=total, unit="frame", desc=Path(str(args.input)).name[:30] or "input", leave=False,
-                       disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-            try:
-                frames_in = every_nth(source, args.every)
-                if study.active:
-                    frames_in, seen_at = stamped(frames_in)
-                # Ctrl+C / SIGTERM stop the loop after the current frame: the CSV and the video end on the same one
-                with interrupts_between_frames() as stop:
-                    for frame, result in pipeline.stream(frames_in, overlap=not args.no_overlap,
-                                                         independent=single is False and isinstance(source, ImageSource)):
-                        recorder.write(result)
-                        if study.active:
-                            study.frame(result, seen_at.pop(result.index, time.monotonic()))
-                        if ann_path is not None:
-                            recorder.write_image(draw_results(frame.image_bgr, result, pipeline.class_names, heatmap=heatmap,
-                                                              opacity=args.opacity, landmarks=args.landmarks))
-                        frames += 1
-                        frames_with_faces += bool(result.faces)
-                        for f in result.faces:
-                            stats["dominant"][f.face_id][f.dominant] += 1
-                            stats["first"].setdefault(f.face_id, result.time_s)
-                            stats["last"][f.face_id] = result.time_s
-                        bar.update(1)
-                        if frames % 10 == 0:
-                            bar.set_postfix(faces=len(result.faces), refresh=False)
-                        if stop.signum:
-                            break
-                interrupted = stop.status
-            except (KeyboardInterrupt, BrokenPipeError) as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame; or the
-                interrupted = exit_status(exc)  # reader of the progress went away (| head): keep everything, record why
-            except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
-                recorder.close(summary={"frames": frames, "error": str(exc)})
-                raise
-            finally:
-                try:
-                    bar.close()
-                except BrokenPipeError:
-                    interrupted = interrupted or exit_status(BrokenPipeError())
-            wall = time.perf_counter() - t0
-            summary = {
-                "input": str(args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
-                "frames": frames, "frames_with_faces": frames_with_faces, "frames_without_faces": frames - frames_with_faces,
-                "faces": len(stats["dominant"]), "rows": recorder.rows, "seconds": round(wall, 2),
-                "fps": round(frames / wall, 2) if wall > 0 else 0.0, "backend": pipeline.backend, "model": pipeline.model_name,
-                "per_face": summarize(stats, pipeline.class_names),
-                "stopped_early": source.error, "interrupted": bool(interrupted),
-                "signal": signal_name(interrupted),
-                "skipped_images": getattr(source, "skipped", []),
-            }
-            events = study.stop_recording()
-            summary["events"] = events
-            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal",
-                                                            "events")})
+        with Pipeline(opts.config_for(source)) as pipeline:
+            analysis = Analysis(args, opts, source, pipeline)
+            summary = analysis.run(csv_path, ann_path)
     finally:
-        if study is not None:
-            study.close()
-        if recorder is not None:
-            recorder.close()
         source.close()
     if args.json:
         print(json.dumps(summary))
     else:
         print_summary(summary)
-    return int(interrupted)  # 0, or 130 (Ctrl+C) / 143 (SIGTERM) like the shell
+    return int(analysis.interrupted)  # 0, or 130 (Ctrl+C) / 143 (SIGTERM) like the shell
+
+
+class Analysis:
+    """One ``analyze`` run of an open source through an open pipeline: its files, its per-frame step, its summary."""
+
+    def __init__(self, args: argparse.Namespace, opts, source, pipeline) -> None:
+        import dataclasses
+
+        from dan_core.pipeline.heatmap import parse_heatmap
+        from dan_core.pipeline.sources import ImageSource
+
+        self.args, self.opts, self.source, self.pipeline = args, opts, source, pipeline
+        # a --heatmap this model cannot draw is refused before any file is written
+        self.draw = dataclasses.replace(opts.draw, heatmap=parse_heatmap(opts.draw.heatmap, pipeline.num_heads))
+        self.still = isinstance(source, ImageSource)
+        self.fps = source.fps / opts.every if not self.still else 1.0
+        self.interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM, 141 a reader gone
+
+    def run(self, csv_path: Path, ann_path: Path | None) -> dict:
+        """Analyse every frame into the CSV (and --annotated); the summary. Whatever was written stays on disk."""
+        from dan_core.pipeline.recorder import Recorder
+        from dan_core.pipeline.study import open_study
+
+        p, o = self.pipeline, self.opts
+        single = self.still and self.source.frame_count == 1
+        recorder = Recorder(csv_path, p.class_names, meta=self.meta(), force=self.args.force, video_path=ann_path, fps=self.fps,
+                            single_image=single)
+        study = None
+        try:
+            study = open_study(o.study, p.class_names, self.fps, csv_path, force=self.args.force)
+            totals, wall = self.stream(recorder, study, annotated=ann_path is not None, independent=self.still and not single)
+            summary = self.summary(csv_path, ann_path, totals, recorder.rows, wall)
+            summary["events"] = study.stop_recording()
+            recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal",
+                                                            "events")})
+        finally:
+            if study is not None:
+                study.close()
+            recorder.close()
+        return summary
+
+    def stream(self, recorder, study, *, annotated: bool, independent: bool):
+        """The per-frame step: record, stream, draw, write the drawing, count, show progress. (totals, wall seconds)"""
+        from tqdm import tqdm
+
+        from dan_core.pipeline.options import every_nth
+        from dan_core.pipeline.outputs import Annotate, AnnotatedVideo, LslStream, RunTotals, TimelineRows
+        from dan_core.pipeline.step import FrameStep, run_stream
+
+        p, o, src = self.pipeline, self.opts, self.source
+        totals = RunTotals()
+        bar = tqdm(total=-(-src.frame_count // o.every) if src.frame_count else None, unit="frame", leave=False,
+                   desc=Path(str(self.args.input)).name[:30] or "input", disable=self.args.no_progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        step = FrameStep([
+            TimelineRows(recorder),
+            LslStream(study) if study.active else None,
+            Annotate(p.class_names, self.draw) if annotated else None,
+            AnnotatedVideo(recorder) if annotated else None,
+            totals,
+            ProgressBar(bar),
+        ])
+        t0 = time.perf_counter()
+        try:
+            # Ctrl+C / SIGTERM stop after the current frame: the CSV and the video end on the same one
+            with step, interrupts_between_frames() as stop:
+                run_stream(p, every_nth(src, o.every), step, overlap=o.overlap, independent=independent,
+                           stop=lambda: bool(stop.signum))
+            self.interrupted = stop.status
+        except (KeyboardInterrupt, BrokenPipeError) as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame; or the
+            self.interrupted = exit_status(exc)  # reader of the progress went away (| head): keep everything, record why
+        except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
+            recorder.close(summary={"frames": totals.frames, "error": str(exc)})
+            raise
+        finally:
+            try:
+                bar.close()
+            except BrokenPipeError:
+                self.interrupted = self.interrupted or exit_status(BrokenPipeError())
+        return totals, time.perf_counter() - t0
+
+    def meta(self) -> dict:
+        src = self.source
+        return {"source": str(self.args.input), "source_fps": src.fps, "fps": self.fps, "every": self.opts.every,
+                "source_frames": src.frame_count, "live": src.is_live, **self.pipeline.describe()}
+
+    def summary(self, csv_path: Path, ann_path: Path | None, totals, rows: int, wall: float) -> dict:
+        n, p = totals.frames, self.pipeline
+        return {
+            "input": str(self.args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
+            "frames": n, "frames_with_faces": totals.with_faces, "frames_without_faces": n - totals.with_faces,
+            "faces": len(totals.dominant), "rows": rows, "seconds": round(wall, 2),
+            "fps": round(n / wall, 2) if wall > 0 else 0.0, "backend": p.backend, "model": p.model_name,
+            "per_face": totals.per_face(p.class_names), "stopped_early": self.source.error,
+            "interrupted": bool(self.interrupted), "signal": signal_name(self.interrupted),
+            "skipped_images": getattr(self.source, "skipped", []),
+        }
 
 
 def print_summary(s: dict) -> None:

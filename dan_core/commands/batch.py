@@ -34,20 +34,20 @@ from dan_core.paths import refuse_overwriting_inputs
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
+FIELDS = ("every", "model", "landmarker", "backend", "max_faces")  # the options (pipeline.options) a batch offers
+DEFAULTS = {"backend": "cpu"}  # where a batch's defaults differ from one analysis'
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dan_core.pipeline.options import add_options
+
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or text files listing one path a line")
     parser.add_argument("--out-dir", required=True, help="folder for the CSVs (+ sidecars) and summary.csv")
     parser.add_argument("--workers", type=ranged(int, 0), default=0, help="processes (default: one per 2 cores, at least 1)")
-    parser.add_argument("--every", type=ranged(int, 1), default=1, help="process every N-th frame (default: 1)")
     parser.add_argument("--force", action="store_true", help="analyse again videos whose CSV is already complete")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--model", default=None, help="DAN model .onnx (default: the one in models/)")
-    parser.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task")
-    parser.add_argument("--backend", default="cpu", help="inference backend (default: cpu)")
-    parser.add_argument("--max-faces", type=ranged(int, 1), default=4, help="most faces per frame (default: 4)")
+    add_options(parser, FIELDS, defaults=DEFAULTS)
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -143,44 +143,37 @@ def _pipeline_for(config):
 def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options: dict | None = None, progress=None) -> dict:
     """Analyse one video into a finished timeline CSV (+ sidecar): the per-video step of a batch.
 
-    ``options``: model, landmarker, backend, max_faces, threads, every, overlap (landmarks of the
-    next frame beside DAN on this one: on for one worker, off when workers share the cores).
+    ``options``: fields of ``pipeline.options.AnalysisOptions`` by name (model, landmarker, backend,
+    max_faces, threads, every, overlap: landmarks of the next frame beside DAN on this one, on for
+    one worker, off when workers share the cores); what is missing keeps its default (``DEFAULTS``).
     ``progress(n)`` is called with frames done. Returns {"video", "csv", "status": "ok", "frames",
     ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
     """
-    from dan_core.pipeline import PipelineConfig
-    from dan_core.pipeline.options import every_nth
+    from dan_core.pipeline.options import every_nth, options_from
+    from dan_core.pipeline.outputs import Progress, RunTotals, TimelineRows
     from dan_core.pipeline.recorder import Recorder
-    from dan_core.pipeline.sources import open_source, source_mode
+    from dan_core.pipeline.sources import open_source
+    from dan_core.pipeline.step import FrameStep, run_stream
 
-    o = dict(options or {})
-    every = int(o.get("every", 1))
+    opts = options_from({**DEFAULTS, **(options or {})})
+    every = opts.every
     source = open_source(str(video))
     recorder = None
     try:
-        config = PipelineConfig(model=o.get("model"), landmarker=o.get("landmarker"), backend=o.get("backend", "cpu"),
-                                max_faces=int(o.get("max_faces", 4)), threads=int(o.get("threads", 0)), mode=source_mode(source))
-        frames = with_face = 0
         t0 = time.perf_counter()
-        pipeline = _pipeline_for(config)
+        pipeline = _pipeline_for(opts.config_for(source))
         out_fps = source.fps / every
         meta = {"source": str(video), "input": input_identity(video), "source_fps": source.fps, "fps": out_fps, "every": every,
                 "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
         recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
-        last_t = 0.0
-        for _frame, result in pipeline.stream(every_nth(source, every), overlap=bool(o.get("overlap", True))):
-            recorder.write(result)
-            frames += 1
-            with_face += bool(result.faces)
-            last_t = result.time_s
-            if progress is not None and frames % 10 == 0:
-                progress(10)
-        if progress is not None:
-            progress(frames % 10)
-        if frames == 0:
+        totals = RunTotals()
+        with FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None]) as step:
+            run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
+        if totals.frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
-        wall = time.perf_counter() - t0
-        summary = {"frames": frames, "frames_with_faces": with_face, "duration_s": round(last_t + 1.0 / max(out_fps, 1e-6), 3),
+        wall, frames = time.perf_counter() - t0, totals.frames
+        summary = {"frames": frames, "frames_with_faces": totals.with_faces,
+                   "duration_s": round(totals.last_time_s + 1.0 / max(out_fps, 1e-6), 3),
                    "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
                    "stopped_early": source.error, "interrupted": False}
         recorder.close(summary=summary)
@@ -289,8 +282,8 @@ def run(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers > 0 else max(1, cores // 2)
     workers = min(workers, len(videos))
-    options = {"model": args.model, "landmarker": args.landmarker, "backend": args.backend, "max_faces": args.max_faces,
-               "every": args.every, "threads": max(1, cores // workers), "overlap": workers == 1 or cores > 2 * workers}
+    options = {**{name: getattr(args, name) for name in FIELDS},
+               "threads": max(1, cores // workers), "overlap": workers == 1 or cores > 2 * workers}
     todo = [(str(v), str(c), options) for v, c in zip(videos, csvs) if args.force or not is_complete(c, v)]
     results: dict[str, dict] = {}
     t0 = time.perf_counter()

@@ -13,9 +13,11 @@ timed afterwards on the last frames. An image input is repeated as a video of --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ STAGES = ("decode", "landmarks", "align", "infer", "track", "draw", "lsl", "late
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dan_core.pipeline.options import add_pipeline_arguments
+    from dan_core.pipeline.options import PIPELINE_FIELDS, add_options
 
     parser.add_argument("input", help="video file or image (an image is repeated as a video)")
     parser.add_argument("--frames", type=ranged(int, 1), default=300, help="frames to measure (default: 300)")
@@ -35,11 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=ranged(int, 0), default=0, help="resize frames to this width first (keeps the aspect ratio)")
     parser.add_argument("--mosaic", type=ranged(int, 1), default=1,
                         help="tile N x N copies of each frame into one frame of the same size (2: four faces)")
-    parser.add_argument("--heatmap", default="fused", help="heatmap mode for the draw timing (default: fused)")
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
-    parser.add_argument("--lsl", action="store_true", help="also time the LSL outlets (one sample per face per frame)")
-    parser.add_argument("--lsl-markers", action="store_true", help="also listen for LSL markers and place them on frames")
-    add_pipeline_arguments(parser)
+    # --heatmap: the drawing that is timed; --lsl, --lsl-markers: the LSL outlets and marker placing are timed too
+    add_options(parser, ("heatmap", "lsl", "lsl_markers", *PIPELINE_FIELDS))
 
 
 def mosaic(img: np.ndarray, n: int) -> np.ndarray:
@@ -85,75 +85,122 @@ def _frames(source, n: int, width: int, tiles: int = 1):
             source.seek(0)
 
 
+class Measure:
+    """bench's per-frame output: each measured frame's stage times (after the warm-up), its faces, and the last 60
+    frames, drawn afterwards so that drawing is timed but not counted in the fps."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.samples: dict[str, list[float]] = {k: [] for k in STAGES}
+        self.faces: list[int] = []
+        self.keep: deque = deque(maxlen=60)
+        self.started: tuple[float, float] | None = None  # (wall, CPU) clocks at the first measured frame
+
+    def frame(self, item) -> None:
+        r = item.result
+        if r.index == self.warmup:
+            self.started = (time.perf_counter(), time.process_time())
+        if r.index < self.warmup:
+            return
+        for k in ("decode", "landmarks", "align", "infer", "track", "latency"):
+            self.samples[k].append(r.timings.get(k, 0.0))
+        if r.index > self.warmup:
+            self.samples["interval"].append(r.timings["total"])
+        self.faces.append(len(r.faces))
+        self.keep.append((item.image, r))
+
+    def close(self) -> None:
+        pass
+
+    def elapsed(self) -> tuple[float, float]:
+        """(wall, CPU) seconds since the first measured frame."""
+        if self.started is None:
+            return 0.0, 0.0
+        return time.perf_counter() - self.started[0], time.process_time() - self.started[1]
+
+    def time_drawing(self, class_names, heatmap: str) -> None:
+        from dan_core.pipeline.draw import draw_results
+
+        for img, result in self.keep:
+            t0 = time.perf_counter()
+            draw_results(img, result, class_names, heatmap=heatmap)
+            self.samples["draw"].append((time.perf_counter() - t0) * 1000.0)
+
+
+class Timed:
+    """Another per-frame output, run on the measured frames only; its time per frame goes into ``samples``."""
+
+    def __init__(self, output, samples: list[float], warmup: int) -> None:
+        self.output, self.samples, self.warmup = output, samples, warmup
+
+    def frame(self, item) -> None:
+        if item.result.index < self.warmup:
+            return
+        t0 = time.perf_counter()
+        self.output.frame(item)
+        self.samples.append((time.perf_counter() - t0) * 1000.0)
+
+    def close(self) -> None:
+        self.output.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from dan_core.pipeline import Pipeline
-    from dan_core.pipeline.draw import draw_results
     from dan_core.pipeline.heatmap import parse_heatmap
-    from dan_core.pipeline.options import config_from_args
+    from dan_core.pipeline.options import options_from
+    from dan_core.pipeline.outputs import LslStream
     from dan_core.pipeline.sources import open_source
+    from dan_core.pipeline.step import FrameStep, run_stream
 
     if args.frames < 1:
         raise DanFerError("--frames must be at least 1")
+    opts = options_from(args)
     source = open_source(args.input)
     study = None
     try:
-        config = config_from_args(args, source)
-        config.mode = "video"  # an image is benchmarked as a video of itself
-        with Pipeline(config) as pipeline:
-            heatmap = parse_heatmap(args.heatmap, pipeline.num_heads)
-            study = bench_study(args, pipeline.class_names, source.fps)
-            samples: dict[str, list[float]] = {k: [] for k in STAGES}
-            faces: list[int] = []
-            keep: list = []
-            n_total = args.warmup + args.frames
-            t_start = None
-            for frame, result in pipeline.stream(_frames(source, n_total, args.width, args.mosaic), overlap=not args.no_overlap):
-                if frame.index == args.warmup:
-                    t_start, cpu_start = time.perf_counter(), time.process_time()
-                if frame.index < args.warmup:
-                    continue
-                for k in ("decode", "landmarks", "align", "infer", "track", "latency"):
-                    samples[k].append(result.timings.get(k, 0.0))
-                if frame.index > args.warmup:
-                    samples["interval"].append(result.timings["total"])
-                if study is not None:
-                    t0 = time.perf_counter()
-                    study.frame(result, time.monotonic())
-                    samples["lsl"].append((time.perf_counter() - t0) * 1000.0)
-                faces.append(len(result.faces))
-                keep.append((frame.image_bgr, result))
-                if len(keep) > 60:
-                    keep.pop(0)
-            wall = time.perf_counter() - t_start if t_start is not None else 0.0
-            cpu = time.process_time() - cpu_start if t_start is not None else 0.0
-            for img, result in keep:
-                t0 = time.perf_counter()
-                draw_results(img, result, pipeline.class_names, heatmap=heatmap)
-                samples["draw"].append((time.perf_counter() - t0) * 1000.0)
-            frame_size = keep[-1][1].frame_size if keep else (0, 0)
+        with Pipeline(dataclasses.replace(opts.pipeline, mode="video")) as pipeline:  # an image: as a video of itself
+            heatmap = parse_heatmap(opts.draw.heatmap, pipeline.num_heads)
+            study = bench_study(opts.study, pipeline.class_names, source.fps)
+            measure = Measure(args.warmup)
+            # the analysis loop analyze runs, without drawing or writing; with --lsl the study's outputs, timed
+            with FrameStep([measure, Timed(LslStream(study), measure.samples["lsl"], args.warmup) if study else None]) as step:
+                run_stream(pipeline, _frames(source, args.warmup + args.frames, args.width, args.mosaic), step,
+                           overlap=opts.overlap)
+            wall, cpu = measure.elapsed()
+            measure.time_drawing(pipeline.class_names, heatmap)
             backend = pipeline.backend
     finally:
         if study is not None:
             study.close()
         source.close()
+    report = make_report(args, opts, measure, wall, cpu, backend)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report)
+    return 0
 
-    measured = len(faces)
-    report = {
-        "input": str(args.input), "frames": measured, "frame_size": list(frame_size),
+
+def make_report(args: argparse.Namespace, opts, measure: Measure, wall: float, cpu: float, backend: str) -> dict:
+    measured, faces = len(measure.faces), measure.faces
+    return {
+        "input": str(args.input), "frames": measured,
+        "frame_size": list(measure.keep[-1][1].frame_size if measure.keep else (0, 0)),
         "faces_per_frame": round(float(np.mean(faces)), 2) if faces else 0.0,
         "fps": round(measured / wall, 2) if wall > 0 else 0.0,
         # CPU time of this process per frame, all threads: what a frame costs however busy the machine is
         "cpu_ms_per_frame": round(cpu * 1000.0 / measured, 2) if measured else 0.0,
-        "backend": backend, "overlap": not args.no_overlap, "threads": args.threads, "cpu_count": os.cpu_count(),
+        "backend": backend, "overlap": opts.overlap, "threads": opts.pipeline.threads, "cpu_count": os.cpu_count(),
         "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "stages_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
-                      for k, v in samples.items() if v},
+                      for k, v in measure.samples.items() if v},
     }
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    print(f"{report['input']}: {measured} frames {frame_size[0]}x{frame_size[1]}, {report['faces_per_frame']} faces/frame, "
-          f"{backend}, overlap {'on' if report['overlap'] else 'off'}, load average {report['load_avg']}")
+
+
+def print_report(report: dict) -> None:
+    w, h = report["frame_size"]
+    print(f"{report['input']}: {report['frames']} frames {w}x{h}, {report['faces_per_frame']} faces/frame, "
+          f"{report['backend']}, overlap {'on' if report['overlap'] else 'off'}, load average {report['load_avg']}")
     print(f"{'stage':<10} {'median ms':>10} {'p95 ms':>10}")
     notes = {"lsl": "  (LSL outlets and marker placing)",
              "latency": "  (frame read -> result)", "interval": "  (between results = 1/fps)", "draw": "  (not in fps)"}
@@ -161,19 +208,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{k:<10} {v['median']:>10.2f} {v['p95']:>10.2f}{notes.get(k, '')}")
     print(f"end to end: {report['fps']:.1f} frames/s without drawing; CPU time {report['cpu_ms_per_frame']:.1f} ms per frame "
           f"(all threads, {report['cpu_count']} cores)")
-    return 0
 
 
-def bench_study(args: argparse.Namespace, class_names, fps: float):
+def bench_study(options, class_names, fps: float):
     """--lsl / --lsl-markers: the StudyLinks a recording with them runs (markers go to a temporary events file)."""
-    if not (args.lsl or args.lsl_markers):
+    if not options.uses_lsl:
         return None
     import tempfile
 
-    from dan_core.pipeline.study import StudyLinks
+    from dan_core.pipeline.study import open_study
 
-    study = StudyLinks(lsl=args.lsl, lsl_markers=args.lsl_markers)
-    study.set_classes(class_names, fps)
-    if args.lsl_markers:
-        study.start_recording(Path(tempfile.mkdtemp(prefix="dan-fer-bench-")) / "bench.csv")
-    return study
+    return open_study(options, class_names, fps, Path(tempfile.mkdtemp(prefix="dan-fer-bench-")) / "bench.csv")

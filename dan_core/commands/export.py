@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dan_core.pipeline.timeline import check_writable
+    from dan_core.paths import check_writable
 
     # before the work: never over an existing file without --force, never over the checkpoint or template at all
     out = check_writable(args.out, force=args.force, what="--out", inputs=[args.checkpoint, args.template])

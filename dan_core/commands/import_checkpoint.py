@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".onnx", ".pt"):
         raise DanFerError("--out must end in .onnx or .pt")
-    from dan_core.pipeline.timeline import check_writable
+    from dan_core.paths import check_writable
 
     check_writable(out, force=args.force, what="--out")  # before the work: never overwrite silently
     model = import_official(args.file, args.dataset)

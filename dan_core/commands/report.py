@@ -146,8 +146,9 @@ def render_stills(classes: list[str], cols: dict[str, np.ndarray], meta: dict, o
 
 def run(args: argparse.Namespace) -> int:
     from dan_core.commands.report_events import run_with_events
+    from dan_core.paths import check_writable
     from dan_core.pipeline.events import events_path
-    from dan_core.pipeline.timeline import check_writable, load_timeline, sidecar_path
+    from dan_core.pipeline.timeline import load_timeline, sidecar_path
 
     if args.out is None and not args.segments:
         raise DanFerError("give --out PICTURE, --segments, or both")

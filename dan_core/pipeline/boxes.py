@@ -1,4 +1,4 @@
-"""Face boxes: ``(x, y, w, h)`` in frame pixels, and their overlap."""
+"""Face boxes: ``(x, y, w, h)`` in frame pixels, their overlap, and which face a viewer follows."""
 
 from __future__ import annotations
 
@@ -14,3 +14,13 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
     union = a[2] * a[3] + b[2] * b[3] - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+def selected_or_largest(faces: Sequence[tuple[int, Sequence[float]]], selected_id: int | None) -> int | None:
+    """Which face a viewer follows: ``selected_id`` while one of ``faces`` ((face id, box) pairs) has it, else the
+    face with the largest box; None without faces. The side panel, the timeline and the drawing all follow it."""
+    if any(face_id == selected_id for face_id, _ in faces):
+        return selected_id
+    if not faces:
+        return None
+    return max(faces, key=lambda f: f[1][2] * f[1][3])[0]

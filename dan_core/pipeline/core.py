@@ -18,25 +18,35 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dan_core.cli_fields import option
 from dan_core.errors import DanFerError, first_line
 from dan_core.paths import default_model_path
 from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_model_input
-from dan_core.pipeline.backends import make_backend, model_info
+from dan_core.pipeline.backends import BACKENDS, make_backend, model_info
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
 from dan_core.pipeline.tracking import Tracker
 
+PIPELINE = "pipeline"  # the options' group in --help
+
 
 @dataclass
 class PipelineConfig:
-    model: str | None = None  # .onnx (or .pt for the torch backend); None -> default_model_path()
-    landmarker: str | None = None  # None -> $DAN_FER_LANDMARKER, per-user cache, download
-    backend: str = "auto"  # auto|cuda|cpu|torch
-    max_faces: int = 4
-    smoothing: float = 0.0  # EMA factor per track in [0, 1); 0 = off (analysis), the app uses ~0.6
-    max_missed: int = 10  # frames a track may go unseen before it ends
-    mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills)
-    threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default (one per core)
+    """How the pipeline is built. The fields with help are the commands' pipeline options (``options``)."""
+
+    model: str | None = option(None, "DAN model (.onnx, or .pt with --backend torch); else $DAN_FER_MODEL or the one in "
+                               "models/", group=PIPELINE)
+    landmarker: str | None = option(None, "MediaPipe face_landmarker.task; else $DAN_FER_LANDMARKER, the copy in models/, "
+                                    "the per-user cache, or a verified download", group=PIPELINE)
+    backend: str = option("auto", "inference backend; auto: CUDA if really usable, else the CPU", group=PIPELINE,
+                          choices=BACKENDS)
+    max_faces: int = option(4, "most faces per frame", group=PIPELINE, bounds=(1, None))
+    # analyses keep every frame's own probabilities; the app smooths its live view (AppSettings.smoothing)
+    smoothing: float = option(0.0, "EMA factor per face in [0, 1); 0 (the default) = off", group=PIPELINE, bounds=(0, 1),
+                              high_open=True)
+    max_missed: int = option(10, "frames a face may be unseen before its ID ends", group=PIPELINE, bounds=(0, None))
+    mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills): from the source
+    threads: int = option(0, "ONNX Runtime threads; 0 (the default) = one per core", group=PIPELINE, bounds=(0, None))
     min_confidence: float = 0.5  # MediaPipe detection / presence / tracking confidence
 
 
@@ -104,6 +114,9 @@ class LandmarkerClock:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
+
+
+_DONE = object()  # the end of Pipeline.stream's frames
 
 
 def _read_next(it: Iterator) -> tuple[object, float, float] | None:
@@ -220,59 +233,37 @@ class Pipeline:
         ``latency`` (from reading the frame to its result). ``independent`` frames (unrelated
         photos) start new tracks each, so faces are never linked across them.
         """
-        if not overlap:
-            it = iter(frames)
-            while (read := _read_next(it)) is not None:
-                frame, t0, decode = read
-                with self._lock:
-                    if independent:
-                        self.tracker.reset()
-                    result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
-                result.timings["decode"] = decode
-                result.timings["total"] = result.timings["latency"] = _ms(t0)
-                yield frame, result
-            return
+        if overlap:
+            yield from self._stream_overlapped(frames, depth=depth, independent=independent)
+        else:
+            yield from self._stream_serial(frames, independent=independent)
 
+    def _stream_serial(self, frames: Iterable, *, independent: bool) -> Iterator[tuple[object, FrameResult]]:
+        it = iter(frames)
+        while (read := _read_next(it)) is not None:
+            frame, t0, decode = read
+            with self._lock:
+                if independent:
+                    self.tracker.reset()
+                result = self.classify(self.detect(frame.image_bgr, frame.time_s, index=frame.index))
+            result.timings["decode"] = decode
+            result.timings["total"] = result.timings["latency"] = _ms(t0)
+            yield frame, result
+
+    def _stream_overlapped(self, frames: Iterable, *, depth: int, independent: bool) -> Iterator[tuple[object, FrameResult]]:
         # ``depth`` frames may be detected ahead of the one being classified: 1 keeps both stages busy
         # while a frame waits for nothing but its own two stages (low latency as well as throughput)
         q: queue.SimpleQueue = queue.SimpleQueue()
         ahead = threading.Semaphore(depth)
         stop = threading.Event()
-        done = object()
-
-        def put(item: object) -> bool:
-            q.put(item)
-            return not stop.is_set()
-
-        def worker() -> None:
-            it = iter(frames)
-            try:
-                while not stop.is_set():
-                    while not ahead.acquire(timeout=0.1):
-                        if stop.is_set():
-                            return
-                    read = _read_next(it)
-                    if read is None:
-                        break
-                    frame, t0, decode = read
-                    det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
-                    det.timings["decode"] = decode
-                    if not put((frame, det, t0)):
-                        return
-                put(done)
-            except BaseException as exc:  # reported in the consuming thread, never lost
-                put(exc)
-
-        thread = threading.Thread(target=worker, name="dan-fer-detect", daemon=True)
+        thread = threading.Thread(target=self._detect_ahead, args=(frames, q, ahead, stop), name="dan-fer-detect",
+                                  daemon=True)
         with self._lock:
             thread.start()
             try:
                 last = time.perf_counter()
-                while True:
-                    item = q.get()
+                while (item := q.get()) is not _DONE:
                     ahead.release()
-                    if item is done:
-                        break
                     if isinstance(item, BaseException):
                         raise item
                     frame, det, started = item
@@ -287,6 +278,26 @@ class Pipeline:
             finally:
                 stop.set()
                 thread.join(timeout=5)
+
+    def _detect_ahead(self, frames: Iterable, q: queue.SimpleQueue, ahead: threading.Semaphore, stop: threading.Event) -> None:
+        """The worker of ``_stream_overlapped``: read and detect frames, at most ``depth`` ahead, into ``q``;
+        then ``_DONE``, or the exception that stopped it (raised in the consuming thread, never lost)."""
+        try:
+            it = iter(frames)
+            while not stop.is_set():
+                while not ahead.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                read = _read_next(it)
+                if read is None:
+                    break
+                frame, t0, decode = read
+                det = self.detect(frame.image_bgr, frame.time_s, index=frame.index)
+                det.timings["decode"] = decode
+                q.put((frame, det, t0))
+            q.put(_DONE)
+        except BaseException as exc:
+            q.put(exc)
 
     def reset(self) -> None:
         """Start new tracks (e.g. after a seek); IDs are still never reused."""

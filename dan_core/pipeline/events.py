@@ -2,8 +2,9 @@
 
 Columns: ``time_s, frame, label, source``. ``time_s`` is on the timeline's own clock (the
 ``time_s`` of its rows), ``frame`` the timeline frame the marker belongs to (empty in files made
-by other software), ``source`` says where it came from: ``key`` (the app's keys 1-9 and M),
-``lsl`` (a stimulus program's LSL marker stream, ``dan_core.pipeline.lsl``) or ``file``.
+by other software), ``source`` says where it came from, as its maker names it: ``key`` (the app's
+keys 1-9 and M), ``lsl`` (a stimulus program's LSL marker stream, ``dan_core.pipeline.lsl``), or
+``file`` (read from a file that has no source column).
 
 ``EventWriter`` writes every marker at once, as one whole line in one unbuffered write, so a
 marker is on disk the moment it is made and a crash never leaves half a line. ``ClockMap``
@@ -13,8 +14,6 @@ clock and frame, from the frames recorded around it.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import threading
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dan_core.errors import DanFerError
-from dan_core.pipeline.csvrows import MAX_TIME_S, read_whole_rows, usable_time
+from dan_core.pipeline.csvrows import MAX_TIME_S, WholeLineFile, csv_line, read_whole_rows, usable_time
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +40,10 @@ class Event:
     time_s: float
     frame: int | None
     label: str
-    source: str = "key"
+    source: str  # who made it: "key", "lsl", "file", or another marker source's name
 
     def as_dict(self) -> dict:
         return {"time_s": round(self.time_s, 3), "frame": self.frame, "label": self.label, "source": self.source}
-
-
-def _line(fields: list) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(fields)
-    return buf.getvalue().encode("utf-8")
 
 
 class EventWriter:
@@ -65,30 +58,22 @@ class EventWriter:
         self._force = force
         if self.path.exists() and not force:
             raise DanFerError(f"{self.path} exists; pass --force to overwrite it")
-        self._f = None
+        self._f: WholeLineFile | None = None
         self._lock = threading.Lock()
         self._closed = False
         self.events: list[Event] = []
 
     def _open(self) -> None:
-        try:
-            self._f = open(self.path, "wb" if self._force else "xb", buffering=0)
-        except FileExistsError as exc:
-            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
-        except OSError as exc:
-            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._write(_line(list(EVENT_COLUMNS)))
+        self._f = WholeLineFile(self.path, force=self._force)
+        self._write(csv_line(EVENT_COLUMNS))
 
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
+    def _write(self, line: str) -> None:
         try:
-            while view:
-                n = self._f.write(view)  # one write(2); loops only on a short write
-                view = view[n or 0:]
+            self._f.write([line])  # on disk at once; a failure leaves only whole lines
         except OSError as exc:
             raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
-    def add(self, time_s: float, frame: int | None, label: str, source: str = "key") -> Event:
+    def add(self, time_s: float, frame: int | None, label: str, source: str) -> Event:
         """Write one marker now; DanFerError when the disk refuses or the writer is closed."""
         label = " ".join(str(label).split())  # one line, whatever was typed or sent
         if not usable_time(float(time_s), negative=True):  # never written: every reader would have to refuse it
@@ -99,7 +84,7 @@ class EventWriter:
                 raise DanFerError(f"{self.path} is closed")
             if self._f is None:
                 self._open()
-            self._write(_line([f"{event.time_s:.3f}", "" if event.frame is None else event.frame, event.label, event.source]))
+            self._write(csv_line([f"{event.time_s:.3f}", "" if event.frame is None else event.frame, event.label, event.source]))
             self.events.append(event)
         return event
 
@@ -212,30 +197,33 @@ class ClockMap:
 
 
 class MarkerLog:
-    """The markers of one recording: keys (at a shown frame) and LSL markers (at a moment), into one ``EventWriter``.
+    """The markers of one recording, into one ``EventWriter``, each labelled with the source its caller names.
 
-    An LSL marker waits until a frame at or after its moment was recorded (or ``close``), then
-    lands on the nearest recorded frame and on the recording's clock (``ClockMap``). ``outlet``
-    (an LSL ``MarkerOutlet``) re-sends key markers to the other instruments.
+    ``at_frame``: a marker at a frame on the recording's clock (a key pressed at the frame shown),
+    written at once. ``at_moment``: a marker at a moment on the monotonic clock (another
+    instrument's, e.g. an LSL marker); it waits until a frame at or after its moment was recorded
+    (or ``close``), then lands on the nearest recorded frame and on the recording's clock
+    (``ClockMap``). ``outlet`` (an LSL ``MarkerOutlet``) re-sends ``at_frame`` markers to the other
+    instruments (``at_moment`` ones came from an instrument already).
     """
 
     def __init__(self, writer: EventWriter, *, outlet=None) -> None:
         self.writer = writer
         self.clock = ClockMap()
         self.outlet = outlet
-        self._pending: list[tuple[str, float]] = []
+        self._pending: list[tuple[str, float, str]] = []  # (label, monotonic moment, source)
         self._latest = float("-inf")
         self._lock = threading.Lock()
 
-    def key(self, label: str, time_s: float, frame: int | None) -> Event:
-        event = self.writer.add(time_s, frame, label, "key")
+    def at_frame(self, label: str, time_s: float, frame: int | None, *, source: str) -> Event:
+        event = self.writer.add(time_s, frame, label, source)
         if self.outlet is not None:
             self.outlet.push(event.label)
         return event
 
-    def lsl(self, label: str, monotonic_s: float) -> None:
+    def at_moment(self, label: str, monotonic_s: float, *, source: str) -> None:
         with self._lock:
-            self._pending.append((label, monotonic_s))
+            self._pending.append((label, monotonic_s, source))
         self._place(final=False)
 
     def frame_seen(self, monotonic_s: float, time_s: float, index: int) -> None:
@@ -249,14 +237,14 @@ class MarkerLog:
         with self._lock:
             ready = [p for p in self._pending if final or p[1] <= self._latest]
             self._pending = [p for p in self._pending if p not in ready]
-        for label, mono in ready:
+        for label, mono, source in ready:
             t, frame = self.clock.locate(mono)
             if frame is None:
                 continue
             if not usable_time(t, negative=True):
-                log.warning("LSL marker %r passed over: it falls %.0f s from the recording", label[:40], t)
+                log.warning("%s marker %r passed over: it falls %.0f s from the recording", source, label[:40], t)
                 continue
-            self.writer.add(t, frame, label, "lsl")
+            self.writer.add(t, frame, label, source)
 
     def summary(self) -> dict:
         return self.writer.summary()

@@ -1,61 +1,72 @@
-"""Command-line options shared by the commands that run the pipeline (analyze, bench)."""
+"""The options of a run of the pipeline, each written once: ``AnalysisOptions``.
+
+Its fields (with their help, ranges and defaults) are the flags of ``dan-fer analyze``, ``batch``,
+``bench`` and ``app``: each command names the fields it offers (``add_options(parser, FIELDS)``) and,
+where its default differs, says so (``batch`` runs on the CPU by default, the app's flags default to
+the saved setting). The app's settings take their defaults from the same fields. A value out of
+range is one error line (``cli_fields.ranged``).
+
+    AnalysisOptions
+      pipeline: PipelineConfig   model, landmarker, backend, max_faces, smoothing, max_missed, threads
+      overlap, every             how frames go through it
+      draw: RenderOptions        heatmap, opacity, landmarks (annotated output, the app's view)
+      study: StudyOptions        lsl, lsl_markers, lsl_scope, lsl_name (study.py)
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from dan_core.cli_fields import ranged
-from dan_core.pipeline.backends import BACKENDS
-from dan_core.pipeline.core import PipelineConfig
-from dan_core.pipeline.lsl import STREAM_NAME
-from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
+from dan_core import cli_fields
+from dan_core.cli_fields import option
+from dan_core.pipeline.core import PIPELINE, PipelineConfig
+from dan_core.pipeline.render import RenderOptions
 from dan_core.pipeline.sources import Frame, FrameSource, VideoSource, source_mode
+from dan_core.pipeline.study import StudyOptions
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser, *, smoothing: float = 0.0) -> None:
-    g = parser.add_argument_group("pipeline")
-    g.add_argument("--model", default=None, help="DAN model (.onnx, or .pt with --backend torch); default: the one in models/ "
-                   "or $DAN_FER_MODEL")
-    g.add_argument("--landmarker", default=None, help="MediaPipe face_landmarker.task; default: $DAN_FER_LANDMARKER, "
-                   "the copy in models/, the per-user cache, else a verified download")
-    g.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="inference backend (default: auto = CUDA if really usable)")
-    g.add_argument("--max-faces", type=ranged(int, 1), default=4, help="most faces per frame (default: 4)")
-    g.add_argument("--smoothing", type=ranged(float, 0, 1, high_open=True), default=smoothing,
-                   help=f"EMA factor per face in [0, 1), 0 = off (default: {smoothing})")
-    g.add_argument("--max-missed", type=ranged(int, 0), default=10, help="frames a face may be unseen before its ID ends (default: 10)")
-    g.add_argument("--threads", type=ranged(int, 0), default=0, help="ONNX Runtime threads (default: 0 = one per core)")
-    g.add_argument("--no-overlap", action="store_true", help="run landmarks and DAN one after the other (no worker thread)")
+@dataclass
+class AnalysisOptions:
+    pipeline: PipelineConfig = option(PipelineConfig, "the pipeline", nested=True)
+    overlap: bool = option(True, "overlap the landmarks of the next frame with DAN on this one (a worker thread)",
+                           group=PIPELINE, flag="--no-overlap")
+    every: int = option(1, "process every N-th frame", bounds=(1, None))
+    draw: RenderOptions = option(RenderOptions, "drawing", nested=True)
+    study: StudyOptions = option(StudyOptions, "studies", nested=True)
+
+    def config_for(self, source: FrameSource | str) -> PipelineConfig:
+        """The pipeline's config for ``source``: its landmarker mode follows the source (photos: image mode)."""
+        return dataclasses.replace(self.pipeline, mode=source_mode(source))
 
 
-def add_lsl_arguments(parser: argparse.ArgumentParser) -> None:
-    """--lsl, --lsl-markers, --lsl-scope and --lsl-name, for every command that analyses a source (analyze, bench, app)."""
-    parser.add_argument("--lsl", action="store_true", help="stream each face's probabilities over Lab Streaming Layer "
-                        "(type FacialExpression) and our markers (type Markers)")
-    parser.add_argument("--lsl-markers", action="store_true", help="record the markers of every LSL stream of type Markers "
-                        "into <csv>.events.csv (source=lsl)")
-    parser.add_argument("--lsl-scope", choices=SCOPES, default=DEFAULT_SCOPE,
-                        help="machine (default): LSL streams and sockets stay on this computer; lab: liblsl's own "
-                        "settings, streams open to the local network (LSL has no authentication)")
-    parser.add_argument("--lsl-name", default=STREAM_NAME, help=f"name of our LSL streams (default: {STREAM_NAME}; "
-                        "<name>-markers for the markers); a second dan-fer on one computer needs its own")
+PIPELINE_FIELDS = ("model", "landmarker", "backend", "max_faces", "smoothing", "max_missed", "threads", "overlap")
+STUDY_FIELDS = tuple(f.name for f in dataclasses.fields(StudyOptions))  # every study option: LSL, marker sources
 
 
-def configure_lsl(args: argparse.Namespace) -> None:
+def add_options(parser: argparse.ArgumentParser, fields: Collection[str], *, defaults: Mapping[str, Any] | None = None,
+                unset: str = "") -> None:
+    """The flags of ``fields`` (names of ``AnalysisOptions``' fields, nested ones included) on ``parser``."""
+    cli_fields.add_arguments(parser, AnalysisOptions, only=fields, defaults=defaults, unset=unset)
+
+
+def options_from(values: argparse.Namespace | Mapping[str, Any]) -> AnalysisOptions:
+    """``AnalysisOptions`` from parsed flags or a plain mapping (e.g. ``batch.analyze_video``'s); what is missing keeps
+    its default."""
+    if isinstance(values, Mapping):
+        values = argparse.Namespace(**values)
+    return cli_fields.from_args(AnalysisOptions, values)
+
+
+def configure_lsl(study: StudyOptions) -> None:
     """Apply --lsl-scope / --lsl-name to this process when LSL is used at all."""
-    if getattr(args, "lsl", False) or getattr(args, "lsl_markers", False):
+    if study.uses_lsl:
         from dan_core.pipeline.lsl import configure
 
-        configure(scope=args.lsl_scope, name=args.lsl_name)
-
-
-def config_from_args(args: argparse.Namespace, source: FrameSource) -> PipelineConfig:
-    return PipelineConfig(
-        model=args.model, landmarker=args.landmarker, backend=args.backend, max_faces=args.max_faces,
-        smoothing=args.smoothing, max_missed=args.max_missed, threads=args.threads,
-        mode=source_mode(source),
-    )
+        configure(scope=study.lsl_scope, name=study.lsl_name)
 
 
 def every_nth(source: FrameSource, every: int) -> Iterator[Frame]:

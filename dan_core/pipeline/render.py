@@ -2,7 +2,8 @@
 
 The annotated picture at frame resolution (for snapshots and the recorded video), the same picture
 scaled to the view in BGRA, the layout Qt paints without converting (the desktop app's UI thread
-blits it as it is), and the selected face's strip of attention tiles for a side panel.
+blits it as it is), and the selected face's strip of attention tiles for a side panel. ``LiveView``
+is the live view's drawing as a per-frame output (``step.FrameOutput``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from dan_core.cli_fields import option
+from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.core import FaceResult, FrameResult
 from dan_core.pipeline.draw import draw_results
 from dan_core.pipeline.heatmap import head_strip
@@ -22,13 +25,17 @@ from dan_core.pipeline.heatmap import head_strip
 log = logging.getLogger(__name__)
 
 
+DRAWING = "drawing"  # the options' group in --help
+
+
 @dataclass
 class RenderOptions:
-    """How a viewer wants frames drawn (changed from its UI thread at any time)."""
+    """How frames are drawn: a viewer's (changed from its UI thread at any time) or an annotated output's.
+    The fields with help are the commands' drawing options (``options``) and the app's defaults."""
 
-    heatmap: str = "fused"
-    opacity: float = 0.5
-    landmarks: bool = False
+    heatmap: str = option("fused", "attention overlay on each face: fused, off, all or head1..headK", group=DRAWING)
+    opacity: float = option(0.5, "heatmap opacity", group=DRAWING, bounds=(0, 1))
+    landmarks: bool = option(False, "draw the 478 face landmarks", group=DRAWING)
     face_bars: bool = False  # probability bars drawn beside each face (the side panel always has them)
     selected_id: int | None = None
     view_size: tuple[int, int] | None = None  # device pixels of the view: frames are scaled here, not on the UI thread
@@ -87,6 +94,27 @@ class Renderer:
         return Rendered(image, display, heads, heads_id, draw_ms)
 
 
+class LiveView:
+    """The live view's drawing, a per-frame output: what the viewer shows (``render.Renderer``) with its options of
+    the moment. Its picture (``item.annotated``) is what the recording's video gets."""
+
+    def __init__(self) -> None:
+        self.renderer = Renderer()
+        self.options = RenderOptions()
+        self.class_names: tuple[str, ...] | None = None
+        self.rendered: Rendered | None = None  # of the last frame through the step
+
+    def frame(self, item) -> None:  # a step.AnalysedFrame
+        self.rendered = self.render(item.image, item.result, fresh=True)
+        item.annotated = self.rendered.image
+
+    def render(self, image, result: FrameResult | None, *, fresh: bool) -> Rendered:
+        return self.renderer.render(image, result, self.class_names, self.options, fresh=fresh)
+
+    def close(self) -> None:
+        pass
+
+
 def bgra(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)  # (H, W, 4): QImage.Format_RGB32 in memory
 
@@ -104,11 +132,7 @@ def fit_to(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def selected_face(result: FrameResult, selected_id: int | None) -> FaceResult | None:
-    """The face with ``selected_id``, else the largest one (None without faces)."""
+    """The face ``boxes.selected_or_largest`` picks (None without faces)."""
     faces = list(result.faces or [])
-    if not faces:
-        return None
-    for f in faces:
-        if f.face_id == selected_id:
-            return f
-    return max(faces, key=lambda f: f.box[2] * f.box[3])
+    face_id = selected_or_largest([(f.face_id, f.box) for f in faces], selected_id)
+    return next((f for f in faces if f.face_id == face_id), None)

@@ -1,47 +1,98 @@
-"""What a study adds to a run: the LSL outlets, the LSL marker listener and the recording's markers.
+"""What a study adds to a run: the LSL outlets, the marker sources and the recording's markers.
 
-``dan-fer analyze`` and the app (through ``LiveAnalysis.study``) hold one ``StudyLinks``:
-``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per face, and the
-frame's moment for placing LSL markers while recording); ``start_recording`` / ``stop_recording``
-open and close ``<csv>.events.csv``; ``key_marker`` is a marker made at a shown frame.
+``StudyOptions`` are its options (the ``--lsl...`` flags of analyze, bench and the app, through
+``options.AnalysisOptions``). ``dan-fer analyze`` and the app (through ``LiveAnalysis``) hold one
+``StudyLinks``: ``frame(result, monotonic_s)`` is called for every processed frame (LSL sample per
+face, and the frame's moment for placing markers made at a moment while recording);
+``start_recording`` / ``stop_recording`` open and close ``<csv>.events.csv``. A marker source
+calls ``marker_at_frame`` (a marker at a shown frame: the app's keys) or ``marker_at_moment`` (a
+moment on the monotonic clock: the LSL listener, started here) with its own name as ``source``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from dan_core.cli_fields import option
 from dan_core.errors import DanFerError
 from dan_core.pipeline.events import EventWriter, MarkerLog, events_path
+from dan_core.pipeline.lsl import STREAM_NAME
+from dan_core.pipeline.lsl_scope import DEFAULT_SCOPE, SCOPES
 
 log = logging.getLogger(__name__)
 
+LSL = "Lab Streaming Layer"  # the options' group in --help
+
+
+@dataclass
+class StudyOptions:
+    """What a study adds to a run (``StudyLinks``)."""
+
+    lsl: bool = option(False, "stream each face's probabilities over Lab Streaming Layer (type FacialExpression) and our "
+                       "markers (type Markers)", group=LSL)
+    lsl_markers: bool = option(False, "record the markers of every LSL stream of type Markers into <csv>.events.csv "
+                               "(source=lsl)", group=LSL)
+    lsl_scope: str = option(DEFAULT_SCOPE, "machine: LSL streams and sockets stay on this computer; lab: liblsl's own "
+                            "settings, streams open to the local network (LSL has no authentication)", group=LSL,
+                            choices=SCOPES)
+    lsl_name: str = option(STREAM_NAME, "name of our LSL streams (<name>-markers for the markers); a second dan-fer on one "
+                           "computer needs its own", group=LSL)
+
+    @property
+    def uses_lsl(self) -> bool:
+        return self.lsl or self.lsl_markers
+
 
 class StudyLinks:
-    def __init__(self, *, lsl: bool = False, lsl_markers: bool = False) -> None:
-        self.lsl = lsl
+    """The study parts a run asked for: ``StudyLinks(options)`` or ``StudyLinks(lsl=True, ...)`` (``StudyOptions``' fields)."""
+
+    def __init__(self, options: StudyOptions | None = None, **fields: Any) -> None:
+        self.options = o = dataclasses.replace(options or StudyOptions(), **fields)
+        self.lsl = o.lsl
         self.outlet = None  # lsl.FaceOutlet
         self.marker_outlet = None  # lsl.MarkerOutlet
         self.listener = None  # lsl.MarkerListener
         self.markers: MarkerLog | None = None
         self._classes: tuple | None = None  # (class names, fps) of the open outlet
-        self.lsl_markers_dropped = 0  # LSL markers that came while nothing was recorded
+        self.markers_dropped = 0  # markers made at a moment while nothing was recorded
         self._told = 0
-        if lsl:
+        self._sources: list = []  # the marker sources started here (each with stop())
+        if o.lsl:
             from dan_core.pipeline.lsl import MarkerOutlet
 
             self.marker_outlet = MarkerOutlet()
-        if lsl_markers:
+        if o.lsl_markers:
             from dan_core.pipeline.lsl import MarkerListener
 
             own = self.marker_outlet
-            self.listener = MarkerListener(self._on_lsl_marker, ignore_uids=[own.uid] if own else [],  # never our own markers
-                                           ignore_source_ids=[own.source_id] if own else []).start()
+            self.listener = self._start(MarkerListener(self.at_moment_from("lsl"),
+                                                       ignore_uids=[own.uid] if own else [],  # never our own markers
+                                                       ignore_source_ids=[own.source_id] if own else []))
+
+    def _start(self, source):
+        """A marker source (an object with start() and stop()), started now and stopped at ``close``."""
+        self._sources.append(source)
+        return source.start()
+
+    def at_moment_from(self, source: str) -> Callable[[str, float], None]:
+        """The callback a marker source calls with (label, monotonic moment): ``marker_at_moment`` under its name."""
+        return functools.partial(self.marker_at_moment, source=source)
+
+    @property
+    def listening(self) -> bool:
+        """Whether a marker source runs: its markers are recorded while a recording runs."""
+        return bool(self._sources)
 
     @property
     def active(self) -> bool:
-        return self.lsl or self.listener is not None
+        """Whether frames matter to it: an LSL outlet to feed, or a marker source whose markers land on frames."""
+        return self.lsl or self.listening
 
     def set_classes(self, class_names: Sequence[str], fps: float) -> None:
         """(Re)open the FacialExpression outlet for a model's classes and a source's frame rate (with --lsl)."""
@@ -64,15 +115,25 @@ class StudyLinks:
         if markers is not None:
             markers.frame_seen(monotonic_s, result.time_s, result.index)
 
-    def _on_lsl_marker(self, label: str, monotonic_s: float) -> None:
+    def marker_at_moment(self, label: str, monotonic_s: float, *, source: str) -> None:
+        """A marker at a moment on the monotonic clock, from any thread; placed on the recording's frames
+        (dropped and counted while nothing is recorded)."""
         markers = self.markers
         if markers is None:
-            self.lsl_markers_dropped += 1
+            self.markers_dropped += 1
             return
         try:
-            markers.lsl(label, monotonic_s)
+            markers.at_moment(label, monotonic_s, source=source)
         except DanFerError as exc:  # the disk refused: the recording reports it with its next row
             log.error("%s", exc)
+
+    def adopt_recording(self, other: StudyLinks) -> None:
+        """Go on with ``other``'s running recording (its events file), e.g. when LSL is switched on while recording;
+        its markers at a frame go out on this one's outlet from now on."""
+        self.markers, other.markers = other.markers, None
+        self._told = other._told
+        if self.markers is not None:
+            self.markers.outlet = self.marker_outlet
 
     def start_recording(self, csv_path: str | os.PathLike, *, force: bool = False) -> MarkerLog:
         self.markers = MarkerLog(EventWriter(events_path(csv_path), force=force), outlet=self.marker_outlet)
@@ -80,7 +141,7 @@ class StudyLinks:
         return self.markers
 
     def new_events(self) -> list:
-        """Markers written since the last call (keys and LSL), for a viewer to draw."""
+        """Markers written since the last call (of every source), for a viewer to draw."""
         markers = self.markers
         if markers is None:
             return []
@@ -88,14 +149,15 @@ class StudyLinks:
         new, self._told = events[self._told:], len(events)
         return list(new)
 
-    def key_marker(self, label: str, time_s: float, frame: int | None):
-        """A marker at the frame the user saw; written at once. DanFerError when nothing is recorded."""
+    def marker_at_frame(self, label: str, time_s: float, frame: int | None, *, source: str):
+        """A marker at a frame on the recording's clock (the one the user saw); written at once and sent on
+        our LSL marker outlet. DanFerError when nothing is recorded (it is still sent)."""
         markers = self.markers
         if markers is None:
             if self.marker_outlet is not None:
                 self.marker_outlet.push(label)
             raise DanFerError("markers are written while recording: press R first")
-        return markers.key(label, time_s, frame)
+        return markers.at_frame(label, time_s, frame, source=source)
 
     def stop_recording(self) -> dict | None:
         """Close the events file; the summary for the sidecar (None when no recording was running)."""
@@ -103,9 +165,9 @@ class StudyLinks:
         return markers.close() if markers is not None else None
 
     def close(self) -> None:
-        if self.listener is not None:
-            self.listener.stop()
-            self.listener = None
+        for source in self._sources:
+            source.stop()
+        self._sources, self.listener = [], None
         self.stop_recording()
         for o in (self.outlet, self.marker_outlet):
             if o is not None:
@@ -113,16 +175,17 @@ class StudyLinks:
         self.outlet = self.marker_outlet = None
 
 
-
-def stamped(frames):
-    """Frames as they are read, plus a dict index -> ``time.monotonic()`` of the moment each was read."""
-    import time
-
-    seen_at: dict[int, float] = {}
-
-    def gen():
-        for frame in frames:
-            seen_at[frame.index] = time.monotonic()
-            yield frame
-
-    return gen(), seen_at
+def open_study(options: StudyOptions, class_names: Sequence[str], fps: float, csv_path: str | os.PathLike | None = None, *,
+               force: bool = False) -> StudyLinks:
+    """The ``StudyLinks`` a run asks for (``--lsl``, ``--lsl-markers``): the outlet for these classes at this frame rate
+    and, with a marker source (``--lsl-markers``), its markers recorded into ``<csv_path>.events.csv``. Nothing is left
+    open on failure."""
+    study = StudyLinks(options)
+    try:
+        study.set_classes(class_names, fps)
+        if study.listening and csv_path is not None:
+            study.start_recording(csv_path, force=force)
+    except BaseException:
+        study.close()
+        raise
+    return study

@@ -1,6 +1,7 @@
 """The emotion timeline: one CSV row per face per processed frame, plus a JSON sidecar.
 
-Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence.
+Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence
+(declared once, in ``columns``).
 Rows are written as whole lines in one unbuffered write per flush, at least once a second (a
 timer thread flushes even when no frame arrives), so a crash or ``kill -9`` loses at most the
 last second and never leaves half a line. The sidecar ``<csv>.json`` holds the model, class
@@ -9,10 +10,7 @@ names, source, start time, fps and software version; it is rewritten with the to
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
 import threading
 from dataclasses import dataclass
@@ -23,33 +21,15 @@ import numpy as np
 
 from dan_core import __version__
 from dan_core.errors import DanFerError
-from dan_core.paths import refuse_overwriting_inputs
-from dan_core.pipeline.csvrows import read_whole_rows, usable_time
-
-FIXED_COLUMNS = ("time_s", "frame", "face_id", "x", "y", "w", "h")
+from dan_core.paths import check_writable
+from dan_core.pipeline import columns
+from dan_core.pipeline.columns import FIXED_COLUMNS  # noqa: F401 (the timeline's readers take it from here)
+from dan_core.pipeline.csvrows import WholeLineFile, csv_line, read_whole_rows
 
 
 def sidecar_path(csv_path: str | os.PathLike) -> Path:
     p = Path(csv_path)
     return p.with_name(p.name + ".json")
-
-
-def check_writable(path: str | os.PathLike, *, force: bool = False, what: str = "output", inputs=()) -> Path:
-    """Fail early, with one line, when ``path`` cannot be created (or exists and force is off), or is one of ``inputs``."""
-    refuse_overwriting_inputs([path], inputs, what=what)
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise DanFerError(f"{what} folder does not exist: {parent}")
-    if not parent.is_dir():
-        raise DanFerError(f"{what} folder is not a folder: {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DanFerError(f"{what} folder is not writable: {parent}")
-    if path.is_dir():  # before the --force advice: forcing would not help
-        raise DanFerError(f"{what} path is a folder: {path}")
-    if path.exists() and not force:
-        raise DanFerError(f"{path} exists; pass --force to overwrite it")
-    return path
 
 
 class TimelineWriter:
@@ -61,18 +41,12 @@ class TimelineWriter:
         check_writable(self.path, force=force, what="CSV")
         if self.meta_path.exists() and not force:
             raise DanFerError(f"{self.meta_path} exists; pass --force to overwrite it")
-        try:
-            self._f = open(self.path, "wb" if force else "xb", buffering=0)
-        except FileExistsError as exc:
-            raise DanFerError(f"{self.path} exists; pass --force to overwrite it") from exc
-        except OSError as exc:
-            raise DanFerError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._f = WholeLineFile(self.path, force=force)
         self.rows = 0  # rows accepted by write()
         self.rows_written = 0  # whole rows on disk
         self.frames = 0
         self.error: DanFerError | None = None  # the first write that failed: the writer stops there
         self._reported = False  # whether a caller has been given self.error already
-        self._size = 0  # bytes of whole lines on disk: a failed write is cut back to this
         self.started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
         self.meta = {
             "csv": self.path.name, "software": "dan-fer", "version": __version__, "started": self.started,
@@ -82,7 +56,7 @@ class TimelineWriter:
         self._pending: list[str] = []
         self._closed = False
         try:
-            self._write_lines([self._line(list(FIXED_COLUMNS) + list(self.class_names) + ["dominant", "confidence"])])
+            self._f.write([csv_line(columns.header(self.class_names))])
             self._write_meta()
         except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
             self._f.close()
@@ -94,28 +68,6 @@ class TimelineWriter:
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._flush_loop, name="timeline-flush", daemon=True)
         self._timer.start()
-
-    @staticmethod
-    def _line(fields: list) -> str:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(fields)
-        return buf.getvalue()
-
-    def _write_lines(self, lines: list[str]) -> None:
-        """One write(2) per flush (loops only on a short write); on failure the file is cut back to its last whole line."""
-        data = "".join(lines).encode("utf-8")
-        view = memoryview(data)
-        try:
-            while view:
-                n = self._f.write(view)
-                view = view[n or 0:]
-        except OSError:
-            try:
-                os.ftruncate(self._f.fileno(), self._size)  # no half line left behind (a full disk allows shrinking)
-            except OSError:
-                pass
-            raise
-        self._size += len(data)
 
     def _write_meta(self, **extra) -> None:
         self.meta.update(extra)
@@ -137,12 +89,7 @@ class TimelineWriter:
 
         Raises the flush's DanFerError once a write to the file has failed (the disk is full ...).
         """
-        lines = []
-        for f in result.faces:
-            x, y, w, h = f.box
-            probs = [f"{float(p):.4f}" for p in np.asarray(f.probs).ravel()]
-            lines.append(self._line([f"{result.time_s:.3f}", result.index, f.face_id, x, y, w, h, *probs, f.dominant,
-                                     f"{f.confidence:.4f}"]))
+        lines = [csv_line(columns.row(result, f)) for f in result.faces]
         with self._lock:
             if self.error is not None:
                 raise self._report()
@@ -157,7 +104,7 @@ class TimelineWriter:
             return
         lines, self._pending = self._pending, []
         try:
-            self._write_lines(lines)
+            self._f.write(lines)  # one write(2); a failure leaves only whole lines
         except OSError as exc:  # disk full, removed drive: the writer stops; the rows already on disk are whole
             self.error = DanFerError(f"cannot write {self.path}: {exc.strerror or exc} "
                                      f"(the {self.rows_written} rows written before are kept)")
@@ -215,11 +162,6 @@ class TimelineWriter:
         self.close()
 
 
-INT_COLUMNS = ("frame", "face_id", "x", "y", "w", "h")
-NON_NEGATIVE = ("frame", "face_id", "w", "h")  # x and y may be negative: a face partly out of the picture
-_INT_LIMIT = 2**53  # frame numbers and pixels; anything beyond is not a value we wrote
-
-
 @dataclass
 class Timeline:
     """A timeline CSV read back: class names, one array per column, the sidecar, and what was skipped."""
@@ -246,29 +188,10 @@ def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | 
     """The row's values in column order, or None when any value is not what the writer writes."""
     if len(row) != len(header):
         return None
-    out: list = []
     try:
-        for name, text in zip(header, row):
-            if name in INT_COLUMNS:
-                v = int(text)
-                if not -_INT_LIMIT < v < _INT_LIMIT or (v < 0 and name in NON_NEGATIVE):
-                    return None
-            elif name == "dominant":
-                v = text
-                if v not in classes:
-                    return None
-            elif name == "time_s":  # from the start of the recording: never negative, never days beyond it
-                v = float(text)
-                if not usable_time(v):
-                    return None
-            else:  # the class probabilities, confidence
-                v = float(text)
-                if not math.isfinite(v) or not -1e-3 <= v <= 1.001:
-                    return None
-            out.append(v)
+        return [columns.column(name).read(text, classes) for name, text in zip(header, row)]
     except ValueError:
         return None
-    return out
 
 
 def load_timeline(path: str | os.PathLike) -> Timeline:
@@ -276,13 +199,11 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
     skipped and counted. One DanFerError when the file is not a timeline at all."""
     path = Path(path)
     rows = read_whole_rows(path, "a dan-fer timeline CSV")
-    if not rows or tuple(rows[0][: len(FIXED_COLUMNS)]) != FIXED_COLUMNS or rows[0][-2:] != ["dominant", "confidence"]:
-        shown = ", ".join(rows[0][:8])[:120] if rows else "empty"
+    header = rows[0] if rows else []
+    classes = columns.classes_of(header)
+    if classes is None:
+        shown = ", ".join(header[:8])[:120] if rows else "empty"
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
-    header = rows[0]
-    classes = header[len(FIXED_COLUMNS):-2]
-    if not classes or len(set(header)) != len(header) or not all(c.strip() for c in classes):
-        raise DanFerError(f"{path} is not a dan-fer timeline CSV (its header names no classes, or a column twice)")
     body: list[list] = []
     bad, first_bad = 0, None
     for n, row in enumerate(rows[1:], start=2):
@@ -298,13 +219,7 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
         raise DanFerError(f"{path} has no usable rows ({bad} with missing or bad values, the first at line {first_bad})")
     cols: dict[str, np.ndarray] = {}
     for i, name in enumerate(header):
-        vals = [r[i] for r in body]
-        if name in INT_COLUMNS:
-            cols[name] = np.array(vals, dtype=np.int64)
-        elif name == "dominant":
-            cols[name] = np.array(vals, dtype=object)
-        else:
-            cols[name] = np.array(vals, dtype=np.float64)
+        cols[name] = np.array([r[i] for r in body], dtype=columns.column(name).dtype)
     meta: dict = {}
     side = sidecar_path(path)
     if side.is_file():
