@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dan_core.cli_fields import ranged
-from dan_core.commands.batch_task import FileRecord, StaleFileError, check_files, host_cpus, record_files, remove_attempts, run_video
+from dan_core.commands.batch_task import FileRecord, StaleFileError, check_files, host_cpus, record_files, remove_attempts, video_task
 from dan_core.errors import DanFerError
 
 LOCAL_HOST = "127.0.0.1"  # a local cluster listens on loopback only: scheduler, nannies, workers, dashboard
@@ -92,14 +92,15 @@ def connect(args: argparse.Namespace) -> Iterator[object]:
         yield client
 
 
-def _wait_for_workers(client, gpu: bool) -> dict[str, dict]:
-    """The workers (address -> info) once there is one (with the GPU resource for --gpu), saying so while waiting."""
+def _wait_for_workers(client, gpu: bool) -> tuple[dict[str, dict], list[str]]:
+    """(every worker: address -> info, those that may run the videos) once there is one that may (one with the GPU
+    resource for --gpu), saying so while waiting."""
     said = False
     while True:
         workers = client.scheduler_info(n_workers=-1)["workers"]
-        usable = {a: w for a, w in workers.items() if not gpu or w.get("resources", {}).get("GPU", 0) >= 1}
+        usable = sorted(a for a, w in workers.items() if not gpu or w.get("resources", {}).get("GPU", 0) >= 1)
         if usable:
-            return workers
+            return workers, usable
         if not said:
             need = "a worker with --resources GPU=1" if gpu else "a worker"
             _say(f"dask: waiting for {need} to join {client.scheduler.address}")
@@ -121,8 +122,8 @@ def plan(client, args: argparse.Namespace, files: tuple[FileRecord, ...]) -> dic
     split each host's cores between its workers: host -> (ONNX Runtime threads, landmark overlap), as the pool does."""
     from distributed.comm import get_address_host
 
-    workers = _wait_for_workers(client, args.gpu)
-    stale = [line for line in client.run(_check_here, files).values() if line]
+    workers, usable = _wait_for_workers(client, args.gpu)
+    stale = [line for line in client.run(_check_here, files, workers=usable).values() if line]
     if stale:
         more = f" (and {len(stale) - 1} more workers)" if len(stale) > 1 else ""
         raise DanFerError(stale[0] + more)
@@ -145,8 +146,6 @@ def failure(exc: BaseException | None) -> str:
 
     if isinstance(exc, KilledWorker):
         return f"each worker that analysed it died (a video that crashes the decoder, or too little memory?): {exc}"
-    if isinstance(exc, DanFerError):
-        return str(exc)
     return f"{type(exc).__name__}: {exc}" if exc is not None else "the task was cancelled"
 
 
@@ -163,7 +162,7 @@ class Tasks:
 
     def submit(self, video: str, csv_path: str, attempt: int = 1):
         key = f"dan-fer-{Path(csv_path).stem}-{uuid.uuid4().hex[:8]}"
-        future = self.client.submit(run_video, video, csv_path, self.options, self.files, self.topic, key=key, pure=False,
+        future = self.client.submit(video_task, video, csv_path, self.options, self.files, self.topic, key=key, pure=False,
                                     resources=self.resources, priority=attempt - 1)  # a retry goes before new videos
         self.pending[future] = (video, csv_path, attempt)
         return future
@@ -189,17 +188,18 @@ class Tasks:
         """Record a finished task; a retry's future when a failed one is tried again."""
         video, csv_path, attempt = self.pending.pop(future)
         if future.status == "finished":
-            self.results[video] = future.result()
-        else:
-            exc = future.exception() if future.status == "error" else None
-            if isinstance(exc, StaleFileError):
-                raise DanFerError(str(exc))  # a worker with other files: stop before two models mix in one batch
-            if attempt <= self.retries:
-                future.release()
-                return self.submit(video, csv_path, attempt + 1)
-            tries = f" ({attempt} attempts)" if attempt > 1 else ""
-            self.results[video] = {"video": video, "csv": csv_path, "status": "error", "error": failure(exc) + tries}
+            result = future.result()
+        else:  # every worker that ran it died (KilledWorker), or Dask itself failed
+            result = {"status": "error", "error": failure(future.exception() if future.status == "error" else None)}
         future.release()
+        if result.get("stale"):
+            raise DanFerError(result["error"])  # a worker with other files: stop before two models mix in one batch
+        if result["status"] == "error" and attempt <= self.retries:
+            return self.submit(video, csv_path, attempt + 1)
+        if result["status"] == "error":
+            tries = f" ({attempt} attempts)" if attempt > 1 else ""
+            result = {"video": video, "csv": csv_path, "status": "error", "error": result["error"] + tries}
+        self.results[video] = result
         self.bar_videos.update(1)
         return None
 

@@ -265,3 +265,12 @@ def run_video(video: str, csv_path: str, options: dict, files: tuple[FileRecord,
             for p in (part, part.with_name(part.name + ".json"), part.with_name(part.name + ".json.tmp")):
                 p.unlink(missing_ok=True)
     return {**result, "csv": str(final), "worker": worker.address if worker is not None else None}
+
+
+def video_task(video: str, csv_path: str, options: dict, files: tuple[FileRecord, ...], topic: str | None = None) -> dict:
+    """``run_video`` as the client submits it: a failure is a result (``status: error``, ``stale`` for a file that differs),
+    never an exception, so the client decides about retries and workers do not log each failed video as a crash."""
+    try:
+        return run_video(video, csv_path, options, files, topic)
+    except DanFerError as exc:
+        return {"video": video, "csv": csv_path, "status": "error", "error": str(exc), "stale": isinstance(exc, StaleFileError)}
