@@ -264,3 +264,40 @@ def test_a_file_replaced_mid_batch_stops_it(tmp_path, clips, landmarker_path, ma
     assert f"has sha256 {sha256_of(copy)}, but the client's {copy} has {before}" in line
     done = [v for v, c in zip(sorted(videos.iterdir()), output_names(sorted(videos.iterdir()), out)) if is_complete(c, v)]
     assert len(done) == 1 and not (out / "summary.csv").exists() and not list(out.glob(".*.part*"))
+
+
+def test_the_slurm_recipe_writes_the_job_script_it_promises():
+    """The README's SLURMCluster parameters (its scheduler on 127.0.0.1 here): the job script each Slurm job would run.
+    Submitting it needs Slurm, which this machine lacks: that part is not tested."""
+    from dask_jobqueue import SLURMCluster
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    cpu = {"cores": 4, "processes": 4, "job_cpu": 8, "memory": "8GB", "walltime": "04:00:00"}
+    gpu = {"cores": 1, "processes": 1, "job_cpu": 4, "memory": "16GB", "walltime": "04:00:00", "job_extra_directives": ["--gres=gpu:1"],
+           "worker_extra_args": ["--resources", "GPU=1"]}
+    assert 'cores=4, processes=4, job_cpu=8, memory="8GB", walltime="04:00:00"' in readme
+    assert 'cores=1, processes=1, job_cpu=4, memory="16GB", job_extra_directives=["--gres=gpu:1"]' in readme
+    assert 'worker_extra_args=["--resources", "GPU=1"]' in readme
+    here = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}
+    with SLURMCluster(**cpu, scheduler_options=here) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        script = cluster.job_script()
+        assert f"-m distributed.cli.dask_worker {cluster.scheduler_address} " in script
+    assert "#SBATCH --cpus-per-task=8" in script and "--nworkers 4" in script and "--nthreads 1 " in script
+    with SLURMCluster(**gpu, scheduler_options=here) as cluster:
+        script = cluster.job_script()
+    assert "#SBATCH --gres=gpu:1" in script and "--resources GPU=1" in script and "--nthreads 1 " in script
+
+
+def test_the_throughput_model_counts_rounds_of_whole_videos():
+    """A video is one task: 20 videos keep 20 of 64 workers busy, and 200 take ceil(200 / 64) = 4 rounds."""
+    from dan_core.commands.bench_batch import throughput_model
+
+    m = {"one_worker": {"fps": 60.0}, "dask": {"round_trip_ms": 0.0, "cluster_start_s": 0.0}, "pipeline_start_s": 0.0,
+         "summary": {"rows_per_s": 1e12}, "video_bytes_per_frame": 1000}
+    rows = {(r["video_hours"], r["workers"]): r for r in throughput_model(m, video_minutes=30, video_fps=30, cores_per_worker=2)}
+    one_video_h = 30 * 60 * 30 / 60.0 / 3600  # 0.25 h
+    assert rows[10, 1]["hours"] == pytest.approx(20 * one_video_h, abs=0.01)
+    assert rows[10, 64]["busy_workers"] == 20 and rows[10, 64]["hours"] == pytest.approx(one_video_h, abs=0.01)
+    assert rows[100, 64]["hours"] == pytest.approx(4 * one_video_h, abs=0.01) and rows[1000, 8]["videos"] == 2000
+    assert rows[100, 64]["read_mb_s"] == pytest.approx(64 * 60 * 1000 / 1e6, abs=0.1)

@@ -215,6 +215,7 @@ def run_on_dask(args: argparse.Namespace, videos: list[Path], csvs: list[Path]) 
 
     files = record_files(args.model, args.landmarker)
     todo = [(str(v), str(c)) for v, c in zip(videos, csvs) if args.force or not is_complete(c, v)]
+    todo.sort(key=lambda vc: -_size(vc[0]))  # the longest first: the last round of the batch is the shortest videos
     backend = "cuda" if args.gpu and args.backend == "cpu" else args.backend
     options = {"backend": backend, "max_faces": args.max_faces, "every": args.every}
     t0 = time.perf_counter()
@@ -241,6 +242,13 @@ def run_on_dask(args: argparse.Namespace, videos: list[Path], csvs: list[Path]) 
     frames = sum(int(r.get("frames", 0)) for r in results.values() if r.get("status") == "ok")
     # end-of-batch files (summary.csv) and the report: the same as the pool's
     return _report(args, videos, csvs, results, len(todo), frames, time.perf_counter() - t0, workers, threads)
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # a missing file fails at once wherever it runs
 
 
 def _announce(client) -> None:
