@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dan_core.cli_fields import ranged
 from dan_core.commands.batch_task import FileRecord, StaleFileError, check_files, host_cpus, record_files, remove_attempts, video_task
-from dan_core.errors import DanFerError
+from dan_core.errors import DanFerError, first_line
 
 LOCAL_HOST = "127.0.0.1"  # a local cluster listens on loopback only: scheduler, nannies, workers, dashboard
 CONNECT_TIMEOUT = "10s"  # to reach a --scheduler
@@ -68,14 +68,15 @@ def wants_dask(args: argparse.Namespace) -> bool:
 
 
 @contextmanager
-def connect(args: argparse.Namespace) -> Iterator[object]:
-    """A Dask client: of a LocalCluster on 127.0.0.1 (``--cluster local:N``), or of the ``--scheduler``'s cluster."""
+def connect(args: argparse.Namespace, videos: int) -> Iterator[object]:
+    """A Dask client: of a LocalCluster on 127.0.0.1 (``--cluster local:N``: no more workers than ``videos``), or of
+    the ``--scheduler``'s cluster."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise DanFerError("--scheduler and --cluster need Dask: pip install 'dan-fer[cluster]'") from exc
     if args.cluster is not None:
-        cluster = LocalCluster(n_workers=args.cluster, threads_per_worker=1, processes=True, host=LOCAL_HOST, scheduler_port=0,
+        cluster = LocalCluster(n_workers=min(args.cluster, videos), threads_per_worker=1, processes=True, host=LOCAL_HOST, scheduler_port=0,
                                dashboard_address=f"{LOCAL_HOST}:0", resources={"GPU": 1} if args.gpu else None,
                                silence_logs=logging.ERROR)
         with cluster, Client(cluster) as client:
@@ -144,9 +145,15 @@ def failure(exc: BaseException | None) -> str:
     """One line for a task that failed."""
     from distributed import KilledWorker
 
+    if exc is None:
+        return "the task was cancelled"
     if isinstance(exc, KilledWorker):
-        return f"each worker that analysed it died (a video that crashes the decoder, or too little memory?): {exc}"
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "the task was cancelled"
+        try:
+            last = f"; the last was {exc.last_worker.address}, whose log may say why"
+        except (AttributeError, IndexError):  # another version of Dask
+            last = ""
+        return f"every worker that analysed it died (a video that crashes the decoder, or too little memory?){last}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 class Tasks:
@@ -226,7 +233,7 @@ def run_on_dask(args: argparse.Namespace, videos: list[Path], csvs: list[Path]) 
     workers, threads, finished = 0, 0, False
     try:
         if todo:
-            with connect(args) as client:
+            with connect(args, len(todo)) as client:
                 _announce(client)
                 hosts = plan(client, args, files)
                 workers, threads = len(client.scheduler_info(n_workers=-1)["workers"]), min(t for t, _ in hosts.values())

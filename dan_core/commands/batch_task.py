@@ -12,11 +12,14 @@ client stops the batch instead of mixing two models in one study. A pipeline bui
 
 **Nothing torn, nothing doubled.** Each attempt writes its own ``.<name>.csv.<attempt>.part`` (+ sidecar) in the
 output folder. Once the CSV is finished, ``commit`` renames the pair into place under a lock on
-``.dan-fer-batch.lock``: the final sidecar goes first, then the CSV takes the final name, then its sidecar does;
+``.dan-fer-batch.lock``: the final sidecar is removed first, then the CSV takes the final name, then its sidecar;
 a reader sees the old pair, an incomplete one (redone by a rerun), or the whole new one, never half a file. Two
 attempts of one video (Dask runs a task again when it takes a worker for lost) never write into one file, and the
 lock keeps one attempt's CSV from ending up beside the other's sidecar. ``remove_attempts`` clears what a killed
 attempt left (the client calls it when the batch ends).
+
+Nothing here opens a connection: a task runs inside a worker that has already joined its scheduler (on 127.0.0.1
+for ``--cluster local:N`` and in the tests); it only reports frames done through that worker (``log_event``).
 """
 
 from __future__ import annotations
