@@ -176,38 +176,40 @@ def test_commit_is_one_step_and_leftovers_are_cleared(tmp_path):
 @pytest.mark.slow
 def test_a_stale_file_on_a_worker_stops_the_batch_and_gpu_videos_run_on_gpu_workers(dask_processes, tmp_path, clips,
                                                                                       landmarker_path, monkeypatch, capsys):
-    """A scheduler and two workers started by hand: one with --resources GPU=1, one whose landmarker differs by one byte.
+    """A scheduler and two workers started by hand: one with --resources GPU=1, one whose model differs by one byte.
     Without --gpu the batch stops before any video, in one line naming the stale file, its worker and both hashes. With
     --gpu only the GPU worker is asked and only it runs the videos, with the CUDA backend (absent here: error rows
     naming that worker)."""
     from distributed import Client
 
+    from dan_core.paths import default_model_path
     from dan_core.pipeline.landmarks import sha256_of
 
-    stale = tmp_path / "stale" / "face_landmarker.task"
+    model = default_model_path().resolve()  # the shipped model: what the client and the GPU worker use
+    stale = tmp_path / "stale" / model.name  # an older copy on one worker ($DAN_FER_MODEL: its own default)
     stale.parent.mkdir()
-    data = bytearray(landmarker_path.read_bytes())
+    data = bytearray(model.read_bytes())
     data[-1] ^= 1
     stale.write_bytes(bytes(data))
     (tmp_path / "dask").mkdir()
     cluster = dask_processes(tmp_path / "dask", _env(landmarker_path))
     try:
         cluster.add_workers(1, name="gpu", resources="GPU=1")
-        cluster.add_workers(1, name="stale", env={**_env(landmarker_path), "DAN_FER_LANDMARKER": str(stale)})
+        cluster.add_workers(1, name="stale", env={**_env(landmarker_path), "DAN_FER_MODEL": str(stale)})
         with Client(cluster.address, timeout="30s") as client:
             cluster.wait_for_workers(client, 2)
             info = client.scheduler_info(n_workers=-1)["workers"]
         (gpu_worker,) = [a for a, w in info.items() if w["resources"].get("GPU")]
         (stale_worker,) = [a for a in info if a != gpu_worker]
-        monkeypatch.setenv("DAN_FER_LANDMARKER", str(landmarker_path))  # no --landmarker: each side uses its own default
+        monkeypatch.delenv("DAN_FER_MODEL", raising=False)  # no --model: each side uses its own default
         out = tmp_path / "out"
         args = ["batch", str(clips / "a.mp4"), str(clips / "b.mp4"), "--out-dir", str(out), "--scheduler", cluster.address,
-                "--no-progress"]
+                "--no-progress", "--landmarker", str(landmarker_path)]
         assert cli.main(args) == 2
         assert _error_line(capsys) == (
-            f"dan-fer batch: error: landmarker {stale} on worker {stale_worker} has sha256 {sha256_of(stale)}, but the client's "
-            f"{landmarker_path.resolve()} has {sha256_of(landmarker_path)}: every worker must read the same file (replace the "
-            "worker's copy, or pass --landmarker PATH on a file system all of them share)")
+            f"dan-fer batch: error: model {stale} on worker {stale_worker} has sha256 {sha256_of(stale)}, but the client's "
+            f"{model} has {sha256_of(model)}: every worker must read the same file (replace the worker's copy, or pass "
+            "--model PATH on a file system all of them share)")
         assert not list(out.glob("*.csv*")) and not list(out.glob(".*.part*"))
         rc = cli.main([*args, "--gpu", "--retries", "0", "--json"])
         report = json.loads(capsys.readouterr().out)
