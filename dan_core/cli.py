@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-model": ("dan_core.training.bench_model", "benchmark DAN alone: training images/s and inference ms/face (torch, ONNX Runtime)"),
     "report": ("dan_core.commands.report", "draw a timeline CSV as a picture (probability per class over time)"),
     "batch": ("dan_core.commands.batch", "many videos -> one timeline CSV each and summary.csv (worker processes, resumable)"),
+    "bench-batch": ("dan_core.commands.bench_batch", "benchmark batch: the process pool against a local Dask cluster, Dask's cost per "
+                    "video, and the throughput model for 10-1,000 hours of video on 1-64 workers"),
 }
 
 

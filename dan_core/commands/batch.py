@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_options(parser, FIELDS, defaults=DEFAULTS)
+    from dan_core.commands.batch_dask import add_cluster_arguments
+
+    add_cluster_arguments(parser)  # --scheduler, --cluster, --retries, --gpu: the batch on Dask (batch_dask.py)
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -267,8 +270,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from dan_core.commands.batch_dask import run_on_dask, wants_dask
     from dan_core.commands.batch_pool import Pool
 
+    dask = wants_dask(args)
     out_dir = Path(args.out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -279,6 +284,8 @@ def run(args: argparse.Namespace) -> int:
         raise DanFerError("no videos found in the inputs")
     csvs = output_names(videos, out_dir)
     refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv"], videos)
+    if dask:  # --scheduler / --cluster: the same batch, one Dask task per video
+        return run_on_dask(args, videos, csvs)
     cores = os.cpu_count() or 1
     workers = args.workers if args.workers > 0 else max(1, cores // 2)
     workers = min(workers, len(videos))
