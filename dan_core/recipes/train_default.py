@@ -108,10 +108,13 @@ def measure_step_seconds(cfg: TrainConfig, device: torch.device, steps: int = 12
     return cfg.batch_size / images_per_s
 
 
-def fit_epochs(cfg: TrainConfig, train_faces: int, step_s: float, minutes: float) -> int:
-    """The recipe's epochs, or fewer if ``minutes`` of training (plus 25% for validation) cannot hold them."""
+VALIDATION_SHARE = {"cuda": 0.25, "cpu": 0.10}  # validation time per epoch, as a share of training time (measured)
+
+
+def fit_epochs(cfg: TrainConfig, train_faces: int, step_s: float, minutes: float, validation: float = 0.25) -> int:
+    """The recipe's epochs, or fewer if ``minutes`` of training (plus ``validation`` of it) cannot hold them."""
     steps = max(train_faces // cfg.batch_size, 1)
-    return max(1, min(cfg.epochs, int(minutes * 60 / (steps * step_s * 1.25))))
+    return max(1, min(cfg.epochs, int(minutes * 60 / (steps * step_s * (1 + validation)))))
 
 
 @torch.inference_mode()
@@ -148,18 +151,19 @@ def pack_files(files: list[Path], dest: Path, piece_mb: int = 15) -> dict[str, s
     return sums
 
 
-def plan(cfg: TrainConfig, device: torch.device, train_minutes: float) -> TrainConfig:
-    """The recipe's epochs cut to what ``train_minutes`` hold at the speed measured here; a run folder that
-    already holds a ``last.pt`` is resumed with its own recipe instead (same epochs, same schedule)."""
+def plan(cfg: TrainConfig, device: torch.device, train_minutes: float, step_ms: float = 0.0) -> TrainConfig:
+    """The recipe's epochs cut to what ``train_minutes`` hold at the speed measured here (or at ``step_ms`` per
+    step, measured beforehand on a quiet machine); a run folder that already holds a ``last.pt`` is resumed with
+    its own recipe instead (same epochs, same schedule)."""
     last = Path(cfg.out) / "last.pt"
     if last.is_file():
         resumed = TrainConfig.from_dict(load_file(last)["train_config"])
         resumed.resume, resumed.data, resumed.out = str(last), cfg.data, cfg.out
         print(f"recipe: resuming {last} ({resumed.epochs} epochs planned)", flush=True)
         return resumed
-    step_s = measure_step_seconds(cfg, device)
+    step_s = step_ms / 1000 if step_ms > 0 else measure_step_seconds(cfg, device)
     planned = cfg.epochs
-    cfg.epochs = fit_epochs(cfg, TRAIN_FACES, step_s, train_minutes)
+    cfg.epochs = fit_epochs(cfg, TRAIN_FACES, step_s, train_minutes, VALIDATION_SHARE[device.type])
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"the CPU ({torch.get_num_threads()} threads)"
     print(f"recipe: {step_s * 1000:.1f} ms per step of {cfg.batch_size} on {where}: "
           f"{cfg.epochs} of {planned} epochs fit {train_minutes:g} minutes", flush=True)
@@ -167,7 +171,7 @@ def plan(cfg: TrainConfig, device: torch.device, train_minutes: float) -> TrainC
 
 
 def run_recipe(data: str, out: str, *, device: str = "auto", smoke: bool = False, pack: str = "",
-               train_minutes: float | None = None, show: bool = True) -> dict:
+               train_minutes: float | None = None, step_ms: float = 0.0, show: bool = True) -> dict:
     started = time.perf_counter()
     out_dir = Path(out)
     data_dir = prepare_data(Path(data), out_dir / "data")
@@ -177,7 +181,7 @@ def run_recipe(data: str, out: str, *, device: str = "auto", smoke: bool = False
     timings: dict[str, float] = {"prepare_s": time.perf_counter() - started}
     dev = torch.device(device)
     if not smoke:
-        cfg = plan(cfg, dev, train_minutes or TRAIN_MINUTES[dev.type])
+        cfg = plan(cfg, dev, train_minutes or TRAIN_MINUTES[dev.type], step_ms)
 
     t = time.perf_counter()
     with contextlib.redirect_stdout(sys.stdout if show else sys.stderr):  # --json: stdout holds the summary alone
@@ -230,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="a few training steps on the CPU, end to end")
     p.add_argument("--train-minutes", type=float, default=None,
                    help="training budget that caps the epochs (default: 6 on a GPU, 150 on a CPU)")
+    p.add_argument("--step-ms", type=float, default=0.0,
+                   help="ms per training step measured beforehand on a quiet machine (dan-fer bench-model), for a run "
+                        "started while other work shares the CPU; default: measured at the start")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args(argv)
     try:
         summary = run_recipe(args.data, args.out, device=args.device, smoke=args.smoke, pack=args.pack, train_minutes=args.train_minutes,
-                             show=not args.json)
+                             step_ms=args.step_ms, show=not args.json)
     except DanFerError as exc:
         print(f"train_default: error: {exc}", file=sys.stderr)
         return 2

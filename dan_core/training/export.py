@@ -69,15 +69,16 @@ def metadata(model: DAN) -> dict[str, str]:
     return meta
 
 
-def _halve_initializers(model_proto, min_elements: int = 16) -> None:
-    """Store float32 initializers as float16 and insert one Cast back to float32 for each."""
+def halve_initializers(model_proto, min_elements: int = 16, keep: frozenset[str] = frozenset()) -> None:
+    """Store float32 initializers as float16 and insert one Cast back to float32 for each (those named in
+    ``keep`` stay as they are)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model_proto.graph
     casts = []
     for init in graph.initializer:
-        if init.data_type != TensorProto.FLOAT:
+        if init.data_type != TensorProto.FLOAT or init.name in keep:
             continue
         arr = numpy_helper.to_array(init)
         if arr.size < min_elements or np.abs(arr).max() >= np.finfo(np.float16).max:
@@ -130,7 +131,7 @@ def export_onnx(model: DAN, path: str | Path, *, half: bool = False, opset: int 
     )
     proto = onnx.load_from_string(buf.getvalue())
     if half:
-        _halve_initializers(proto)
+        halve_initializers(proto)
         # the float32 reference is the model with the same rounded weights
     for k, v in metadata(model).items():
         entry = proto.metadata_props.add()

@@ -17,6 +17,7 @@ class EvalResult:
     class_names: list[str]
     ece: float = float("nan")  # expected calibration error (15 bins)
     loss: float = float("nan")
+    heads: dict | None = None  # what the attention heads look at (``HeadStats.to_dict``), when the maps were scored
 
     def to_dict(self) -> dict:
         """Plain values for JSON: a metric that could not be computed (NaN) is None, i.e. null."""
@@ -35,7 +36,54 @@ class EvalResult:
         lines.append(" " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in self.class_names))
         for name, row in zip(self.class_names, self.confusion):
             lines.append(f"  {name:<{width}}" + " ".join(f"{v:5d}" for v in row))
+        if self.heads:
+            h = self.heads
+            lines.append("attention heads: peakiness (max/mean of the map) " + ", ".join(f"{v:.2f}" for v in h["peakiness"])
+                         + f"; mean pairwise correlation {h['pairwise_correlation']:.2f}; fused map vs each head "
+                         + ", ".join(f"{v:.2f}" for v in h["fused_correlation"]))
         return "\n".join(lines)
+
+
+@dataclass
+class HeadStats:
+    """Whether the attention heads look at different parts of the face, over a set of faces.
+
+    ``peakiness``: per head, the mean over faces of the map's maximum over its mean (1 = flat; a 4x4 map
+    on one cell = 16). ``correlation``: K x K, the mean over faces of the Pearson correlation between two
+    heads' maps (1 = the same map). ``fused_correlation``: each head against the fused map the app draws
+    by default (the mean of the heads)."""
+
+    peakiness: list[float]
+    correlation: list[list[float]]
+    pairwise_correlation: float  # mean of ``correlation`` off the diagonal
+    fused_correlation: list[float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def map_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over faces of the Pearson correlation of two (N, P) sets of maps (flat maps count as 0)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return float(np.mean(np.divide((a * b).sum(axis=1), den, out=np.zeros(len(a)), where=den > 0)))
+
+
+def head_statistics(attention: np.ndarray) -> HeadStats:
+    """``attention`` (N, K, h, w): the raw maps of N faces (the model's ``attention`` output)."""
+    n, k = attention.shape[:2]
+    maps = attention.reshape(n, k, -1).astype(np.float64)  # (N, K, P)
+    peak = (maps.max(axis=2) / np.maximum(maps.mean(axis=2), 1e-12)).mean(axis=0)  # (K,)
+    corr = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            corr[i, j] = corr[j, i] = map_correlation(maps[:, i], maps[:, j])
+    fused = maps.mean(axis=1)  # (N, P)
+    off = corr[~np.eye(k, dtype=bool)]
+    return HeadStats(peakiness=peak.round(4).tolist(), correlation=corr.round(4).tolist(),
+                     pairwise_correlation=float(off.mean()) if k > 1 else 1.0,
+                     fused_correlation=[round(map_correlation(maps[:, i], fused), 4) for i in range(k)])
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
