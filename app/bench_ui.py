@@ -34,7 +34,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--json", action="store_true", help="print the numbers as one JSON object")
     parser.add_argument("--lsl", action="store_true", help="with the LSL outlets and marker listener on, recording the timeline")
-    add_options(parser, ("model", "landmarker", "backend", "heatmap"),
+    add_options(parser, ("model", "landmarker", "backend", "precision", "heatmap"),
                 defaults={"landmarker": str(DEFAULT_LANDMARKER) if DEFAULT_LANDMARKER.exists() else None})
     return parser
 
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.TemporaryDirectory()
     store = QSettings(str(Path(tmp.name) / "bench.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(model=args.model or "", landmarker=args.landmarker or "", backend=args.backend,
-                           heatmap=args.heatmap, record_dir=tmp.name)
+                           precision=args.precision, heatmap=args.heatmap, record_dir=tmp.name)
     window = MainWindow(store=store, settings=settings)
     window.resize(1280, 820)
     window.show()

@@ -33,6 +33,7 @@ class Options:
     model: str | None = None
     landmarker: str | None = None
     backend: str | None = None
+    precision: str | None = None
     record: str | None = None
     force: bool = False
     exit_after: float | None = None
@@ -47,7 +48,7 @@ class Options:
 
 
 # the library's options the app offers (dan_core.pipeline.options); these apply to one run and default to the saved setting
-RUN_FIELDS = ("model", "landmarker", "backend", "heatmap", "opacity", "landmarks")
+RUN_FIELDS = ("model", "landmarker", "backend", "precision", "heatmap", "opacity", "landmarks")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +77,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
 
             raise DanFerError(f"--size must look like 1280x800, got {args.size!r}") from None
     return Options(
-        source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, record=args.record,
+        source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, precision=args.precision,
+        record=args.record,
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
         opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
         study=options_from(args).study,

@@ -21,6 +21,7 @@ from dan_core.pipeline import PipelineConfig
 from dan_core.pipeline.backends import BACKENDS
 from dan_core.pipeline.boxes import selected_or_largest
 from dan_core.pipeline.heatmap import is_heatmap_mode
+from dan_core.pipeline.precision import PRECISIONS
 from dan_core.pipeline.render import RenderOptions
 
 MAX_FACES_LIMIT = 16  # MediaPipe slows down linearly with faces; more than this is not a live use case
@@ -41,6 +42,7 @@ class AppSettings:
     model: str = ""  # "" = the default model in models/ (or $DAN_FER_MODEL)
     landmarker: str = ""  # "" = the pipeline's own resolution order (env, cache, download)
     backend: str = PipelineConfig.backend  # the defaults of the library's options (dan_core.pipeline.options)
+    precision: str = PipelineConfig.precision
     smoothing: float = 0.6  # EMA weight of the previous probabilities per face: steadier labels live (analyses: none)
     max_faces: int = PipelineConfig.max_faces
     heatmap: str = RenderOptions.heatmap
@@ -74,6 +76,8 @@ class AppSettings:
         s = AppSettings(**asdict(self))
         if s.backend not in BACKENDS:
             s.backend = PipelineConfig.backend
+        if s.precision not in PRECISIONS:
+            s.precision = PipelineConfig.precision
         s.smoothing = float(min(max(s.smoothing, 0.0), MAX_SMOOTHING))
         s.max_faces = int(min(max(s.max_faces, bounds_of(PipelineConfig, "max_faces")[0]), MAX_FACES_LIMIT))
         low, high = bounds_of(RenderOptions, "opacity")

@@ -15,11 +15,12 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".
 
 
 def default_model_path() -> Path:
-    """$DAN_FER_MODEL, else the one .onnx file shipped in models/."""
+    """$DAN_FER_MODEL, else the one float .onnx file shipped in models/ (its int8 twin, ``*_int8.onnx``, lies beside it:
+    ``--precision`` chooses between them)."""
     env = os.environ.get("DAN_FER_MODEL")
     if env:
         return Path(env)
-    found = sorted(MODELS_DIR.glob("*.onnx"))
+    found = sorted(p for p in MODELS_DIR.glob("*.onnx") if not p.stem.endswith("_int8"))
     if not found:
         raise DanFerError(f"no model found: put an .onnx file in {MODELS_DIR} or pass --model PATH")
     return found[0]

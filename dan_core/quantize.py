@@ -22,9 +22,8 @@ from dan_core.data.readers import read_dataset
 from dan_core.errors import DanFerError
 from dan_core.evaluate import label_map, predict
 from dan_core.pipeline.align import to_model_input
+from dan_core.training.int8 import CALIBRATION_FACES
 from dan_core.training.metrics import EvalResult, map_correlation, summarize
-
-CALIBRATION_FACES = 512  # stratified draw from the training faces; 256-1024 give the same accuracy
 
 
 def prepare_faces(records: FaceRecords, size: int, color: str) -> np.ndarray:

@@ -20,12 +20,13 @@ from dan_core.training.checkpoint import load_model
 
 ONNX = MODELS_DIR / "dan_ferplus_112.onnx"
 CKPT = MODELS_DIR / "dan_ferplus_112.pt"
+INT8 = MODELS_DIR / "dan_ferplus_112_int8.onnx"
 
 
 def test_the_app_finds_the_shipped_model_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAN_FER_MODEL", raising=False)
     assert default_model_path() == ONNX
-    assert [p.name for p in MODELS_DIR.glob("*.onnx")] == [ONNX.name]  # the only .onnx in models/
+    assert sorted(p.name for p in MODELS_DIR.glob("*.onnx")) == [ONNX.name, INT8.name]  # the float model and its int8 twin
     assert ONNX.stat().st_size < 45e6 and CKPT.stat().st_size < 45e6
 
 

@@ -1,6 +1,6 @@
 """Settings: the settings dialog, the pipeline they load, and the one-click fixes the banners offer.
 
-Changing the model, landmarker, backend, face count or smoothing rebuilds the engine's pipeline.
+Changing the model, landmarker, backend, precision, face count or smoothing rebuilds the engine's pipeline.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def pipeline_config(settings: AppSettings, *, mode: str = "video") -> PipelineCo
         model=settings.model or None,
         landmarker=settings.landmarker or None,
         backend=settings.backend,
+        precision=settings.precision,
         max_faces=settings.max_faces,
         smoothing=settings.smoothing,
         mode=mode,
@@ -61,8 +62,8 @@ class SettingsArea(QObject):
     def apply(self, new: AppSettings) -> None:
         old = self._prefs.replace(new)
         self.applied.emit(self._prefs.current)
-        if (old.model, old.landmarker, old.backend, old.max_faces, old.smoothing) != (
-            new.model, new.landmarker, new.backend, new.max_faces, new.smoothing
+        if (old.model, old.landmarker, old.backend, old.precision, old.max_faces, old.smoothing) != (
+            new.model, new.landmarker, new.backend, new.precision, new.max_faces, new.smoothing
         ):
             self.configure_engine()
 

@@ -1,4 +1,4 @@
-"""The settings dialog: model, landmarker, backend, smoothing, faces, record folder."""
+"""The settings dialog: model, landmarker, backend, precision, smoothing, faces, record folder."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 import app._compat  # noqa: F401  (first: PySide6 6.12 on Python 3.11, see app/_compat.py)
 from app.state import MAX_FACES_LIMIT, MAX_SMOOTHING, AppSettings
 from dan_core.pipeline.backends import BACKENDS
+from dan_core.pipeline.precision import PRECISIONS
 
 
 class _PathEdit(QWidget):
@@ -69,6 +70,10 @@ class SettingsDialog(QDialog):
         self.backend = QComboBox()
         self.backend.addItems(list(BACKENDS))
         self.backend.setCurrentText(settings.backend)
+        self.precision = QComboBox()
+        self.precision.addItems(list(PRECISIONS))
+        self.precision.setCurrentText(settings.precision)
+        self.precision.setToolTip("int8: the model's int8 twin (about 3x faster on CPUs with VNNI); auto: int8 where it helps")
         self.smoothing = QDoubleSpinBox()
         self.smoothing.setRange(0.0, MAX_SMOOTHING)
         self.smoothing.setSingleStep(0.05)
@@ -88,6 +93,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model (.onnx)", self.model)
         form.addRow("Face landmarker (.task)", self.landmarker)
         form.addRow("Backend", self.backend)
+        form.addRow("Precision", self.precision)
         form.addRow("Smoothing", self.smoothing)
         form.addRow("Max faces", self.max_faces)
         form.addRow("Timeline length", self.timeline)
@@ -107,6 +113,7 @@ class SettingsDialog(QDialog):
         s.model = self.model.value()
         s.landmarker = self.landmarker.value()
         s.backend = self.backend.currentText()
+        s.precision = self.precision.currentText()
         s.smoothing = float(self.smoothing.value())
         s.max_faces = int(self.max_faces.value())
         s.timeline_seconds = int(self.timeline.value())

@@ -34,7 +34,7 @@ from dan_core.paths import refuse_overwriting_inputs
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
-FIELDS = ("every", "model", "landmarker", "backend", "max_faces")  # the options (pipeline.options) a batch offers
+FIELDS = ("every", "model", "landmarker", "backend", "precision", "max_faces")  # the options (pipeline.options) a batch offers
 DEFAULTS = {"backend": "cpu"}  # where a batch's defaults differ from one analysis'
 
 

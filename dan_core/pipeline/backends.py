@@ -33,6 +33,14 @@ def cuda_driver_present() -> bool:
     return False
 
 
+def cuda_usable() -> bool:
+    """Whether ONNX Runtime lists CUDA and an NVIDIA driver loads (a session may still fall back to the CPU:
+    read its providers back)."""
+    from dan_core.onnxrt import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime().get_available_providers() and cuda_driver_present()
+
+
 class OnnxBackend:
     def __init__(self, path: Path, *, device: str = "auto", threads: int = 0) -> None:
         from dan_core.onnxrt import onnxruntime
@@ -46,10 +54,9 @@ class OnnxBackend:
         opts.inter_op_num_threads = 1
         # spinning worker threads would steal the CPU the landmarker thread needs
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
-        if device == "cuda" and not want_cuda:
+        if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
             raise DanFerError("--backend cuda: this onnxruntime has no CUDA support (install onnxruntime-gpu)")
-        usable = want_cuda and cuda_driver_present()
+        usable = device in ("auto", "cuda") and cuda_usable()
         if device == "cuda" and not usable:
             raise DanFerError("--backend cuda: no NVIDIA driver found on this machine")
         providers = (["CUDAExecutionProvider"] if usable else []) + ["CPUExecutionProvider"]
@@ -67,6 +74,8 @@ class OnnxBackend:
             raise DanFerError("--backend cuda: onnxruntime could not start CUDA (missing CUDA/cuDNN libraries?)")
         self.name = "onnxruntime CUDA" if active[0] == "CUDAExecutionProvider" else "onnxruntime CPU"
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        if self.meta.get("precision") == "int8":
+            self.name += " int8"
         names = [o.name for o in self.session.get_outputs()]
         if "probs" not in names or "attention" not in names:
             raise DanFerError(f"{path} is not a dan-fer model (outputs {names}, expected probs and attention)")

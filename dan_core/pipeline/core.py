@@ -25,6 +25,7 @@ from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_m
 from dan_core.pipeline.backends import BACKENDS, make_backend, model_info
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
+from dan_core.pipeline.precision import PRECISIONS, choose_model
 from dan_core.pipeline.tracking import Tracker
 
 PIPELINE = "pipeline"  # the options' group in --help
@@ -40,6 +41,8 @@ class PipelineConfig:
                                     "the per-user cache, or a verified download", group=PIPELINE)
     backend: str = option("auto", "inference backend; auto: CUDA if really usable, else the CPU", group=PIPELINE,
                           choices=BACKENDS)
+    precision: str = option("auto", "fp32: the float model; int8: its int8 twin beside it (<name>_int8.onnx); auto: int8 "
+                            "where that twin exists and the CPU has VNNI, else fp32", group=PIPELINE, choices=PRECISIONS)
     max_faces: int = option(4, "most faces per frame", group=PIPELINE, bounds=(1, None))
     # analyses keep every frame's own probabilities; the app smooths its live view (AppSettings.smoothing)
     smoothing: float = option(0.0, "EMA factor per face in [0, 1); 0 (the default) = off", group=PIPELINE, bounds=(0, 1),
@@ -138,8 +141,9 @@ class Pipeline:
             raise DanFerError(f"smoothing must be in [0, 1), got {config.smoothing}")
         if config.max_faces < 1:
             raise DanFerError(f"max_faces must be at least 1, got {config.max_faces}")
-        model_path = Path(config.model) if config.model else default_model_path()
-        self.model_path = model_path
+        choice = choose_model(Path(config.model) if config.model else default_model_path(), config.precision, config.backend)
+        self.model_path = model_path = choice.path
+        self.precision, self.precision_reason = choice.precision, choice.reason
         self._backend = make_backend(model_path, config.backend, threads=config.threads)
         self.backend: str = self._backend.name
         self.meta = self._backend.meta
@@ -315,6 +319,7 @@ class Pipeline:
     def describe(self) -> dict[str, object]:
         return {
             "model": str(self.model_path), "model_name": self.model_name, "backend": self.backend,
+            "precision": self.precision, "precision_reason": self.precision_reason,
             "class_names": list(self.class_names), "input_size": self.input_size, "color": self.color,
             "num_heads": self.num_heads, "template_source": self.template_source,
             "landmarker": str(self.landmarker_path), "train_dataset": self.meta.get("train_dataset", ""),

@@ -43,7 +43,7 @@ class AnalysisOptions:
         return dataclasses.replace(self.pipeline, mode=source_mode(source))
 
 
-PIPELINE_FIELDS = ("model", "landmarker", "backend", "max_faces", "smoothing", "max_missed", "threads", "overlap")
+PIPELINE_FIELDS = ("model", "landmarker", "backend", "precision", "max_faces", "smoothing", "max_missed", "threads", "overlap")
 STUDY_FIELDS = tuple(f.name for f in dataclasses.fields(StudyOptions))  # every study option: LSL, marker sources
 
 
