@@ -46,14 +46,24 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="dan-fer-parent-watch", daemon=True).start()
 
 
-def _stop_on_sigterm(signum, frame):
+_stopping = threading.Event()
+
+
+def _stop_once(signum, frame):
+    """The first SIGTERM or SIGINT stops the worker; later ones do nothing, so the CSV's closing (and the
+    pipeline's threads) are never interrupted half way (Ctrl+C reaches the worker, then the parent's SIGTERM).
+    The handler stays installed: switching to SIG_IGN here races with a signal already pending."""
+    if _stopping.is_set():
+        return
+    _stopping.set()
     raise KeyboardInterrupt  # the video's CSV is closed as "stopped before the end"
 
 
 def worker_main(conn, parent_pid: int, init: Callable[[], None], run_one: Callable) -> None:
     """A worker: ``init()`` once, then ``run_one(video, csv, options, progress)`` for each video the pipe brings."""
     die_with_parent(parent_pid)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, _stop_once)
+    signal.signal(signal.SIGINT, _stop_once)
     try:
         init()
         while True:
