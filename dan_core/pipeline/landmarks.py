@@ -206,6 +206,8 @@ def captured_stderr() -> Iterator[list[str]]:
 class DetectedFace:
     landmarks: np.ndarray  # (478, 2) float32 frame pixels
     box: tuple[int, int, int, int]  # x, y, w, h of the landmarks, clipped to the frame
+    matrix: np.ndarray | None = None  # (4, 4) float32 facial transformation matrix: the head pose (measures.head_pose)
+    blendshapes: np.ndarray | None = None  # (52,) float32 in measures.BLENDSHAPE_NAMES order, when asked for
 
 
 def landmarks_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -223,10 +225,13 @@ class FaceLandmarks:
     in a large still a face of 10% of the width is easily missed. In IMAGE mode, stills of at least
     ``tile_min_side`` pixels are therefore also searched in 2 x 2 overlapping tiles (each 70% of
     the frame), and detections of the same face are merged (IoU > 0.3, the whole-frame one wins).
+
+    Every face comes with MediaPipe's facial transformation matrix (the head pose; its cost is a few
+    matrix products) and, with ``blendshapes``, its 52 blendshape coefficients (a second small network).
     """
 
     def __init__(self, model_path: str | os.PathLike, *, max_faces: int = 4, mode: str = "video",
-                 min_confidence: float = 0.5, tile_min_side: int = 800) -> None:
+                 min_confidence: float = 0.5, tile_min_side: int = 800, blendshapes: bool = False) -> None:
         if mode not in ("video", "image"):
             raise DanFerError(f"unknown landmarker mode {mode!r} (use video or image)")
         import mediapipe as mp
@@ -244,7 +249,8 @@ class FaceLandmarks:
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=data), running_mode=running, num_faces=max(1, int(max_faces)),
             min_face_detection_confidence=min_confidence, min_face_presence_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
+            min_tracking_confidence=min_confidence, output_facial_transformation_matrixes=True,
+            output_face_blendshapes=bool(blendshapes),
         )
         try:
             with captured_stderr():
@@ -271,7 +277,7 @@ class FaceLandmarks:
                     pts = f.landmarks + np.array([x0, y0], np.float32)
                     box = landmarks_box(pts, w, h)
                     if len(faces) < self.max_faces and all(iou(box, g.box) <= 0.3 for g in faces):
-                        faces.append(DetectedFace(pts, box))
+                        faces.append(DetectedFace(pts, box, f.matrix, f.blendshapes))
         return faces
 
     def _detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
@@ -284,9 +290,13 @@ class FaceLandmarks:
         else:
             result = self._landmarker.detect(image)
         faces = []
-        for face in result.face_landmarks:
+        matrices = result.facial_transformation_matrixes or []
+        shapes = result.face_blendshapes or []
+        for i, face in enumerate(result.face_landmarks):
             pts = np.array([(p.x * w, p.y * h) for p in face], np.float32)  # (478, 2) pixels
-            faces.append(DetectedFace(pts, landmarks_box(pts, w, h)))
+            matrix = np.asarray(matrices[i], np.float32) if i < len(matrices) else None  # (4, 4)
+            coefficients = np.array([c.score for c in shapes[i]], np.float32) if i < len(shapes) else None  # (52,)
+            faces.append(DetectedFace(pts, landmarks_box(pts, w, h), matrix, coefficients))
         return faces
 
     def close(self) -> None:
