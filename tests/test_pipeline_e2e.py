@@ -15,7 +15,7 @@ from dan_core.errors import DanFerError
 from dan_core.paths import default_model_path
 from dan_core.pipeline import FaceResult, FrameResult, Pipeline, PipelineConfig
 from dan_core.pipeline.sources import open_source
-from dan_core.pipeline.timeline import read_timeline
+from dan_core.pipeline.timeline import load_timeline, read_timeline
 
 VIDEO = "pexels_WolfgangLanger_emotions.mp4"
 GROUP = "pexels_group_meeting.jpeg"
@@ -279,10 +279,11 @@ def test_image_without_a_face(tmp_path, landmarker_path, capsys):
     rc, out, err = _cli(["analyze", blank, "--csv", csv_path, "--json", "--no-progress", "--landmarker", landmarker_path], capsys)
     assert rc == 0, err
     summary = json.loads(out)
-    assert summary["frames"] == 1 and summary["frames_without_faces"] == 1 and summary["rows"] == 0
-    assert read_timeline(csv_path)[1]["frame"].size == 0  # a header, no rows
+    assert summary["frames"] == 1 and summary["frames_without_faces"] == 1 and summary["rows"] == 1
+    t = load_timeline(csv_path)
+    assert t.rows == 0 and list(t.frames.faces) == [0]  # the frame is accounted for: one row, faces 0
     rc, out, err = _cli(["report", csv_path, "--out", tmp_path / "r.png"], capsys)
-    assert rc == 2 and "no rows" in err
+    assert rc == 2 and "no face was found" in err
 
 
 @pytest.mark.parametrize("overlap", [True, False])
