@@ -34,7 +34,7 @@ from dan_core.paths import refuse_overwriting_inputs
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
-FIELDS = ("every", "model", "landmarker", "backend", "max_faces")  # the options (pipeline.options) a batch offers
+FIELDS = ("every", "model", "landmarker", "backend", "max_faces", "min_face_confidence", "blendshapes")  # pipeline.options
 DEFAULTS = {"backend": "cpu"}  # where a batch's defaults differ from one analysis'
 
 
@@ -152,8 +152,9 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
     ``progress(n)`` is called with frames done. Returns {"video", "csv", "status": "ok", "frames",
     ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
     """
-    from dan_core.pipeline.options import every_nth, options_from
-    from dan_core.pipeline.outputs import Progress, RunTotals, TimelineRows
+    from dan_core.pipeline.options import EveryNth, options_from
+    from dan_core.pipeline.outputs import FrameAccount, Progress, RunTotals, TimelineRows
+    from dan_core.pipeline.provenance import run_record
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import open_source
     from dan_core.pipeline.step import FrameStep, run_stream
@@ -166,12 +167,13 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
         t0 = time.perf_counter()
         pipeline = _pipeline_for(opts.config_for(source))
         out_fps = source.fps / every
-        meta = {"source": str(video), "input": input_identity(video), "source_fps": source.fps, "fps": out_fps, "every": every,
-                "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
-        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
-        totals = RunTotals()
-        with FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None]) as step:
-            run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
+        meta = {**run_record(pipeline, source=str(video), source_fps=source.fps, source_frames=source.frame_count, live=False,
+                             every=every, made_by="dan-fer batch"), "input": input_identity(video), "batch": True}
+        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True, blendshapes=pipeline.config.blendshapes)
+        totals, account, frames_in = RunTotals(), FrameAccount(every=every, fps=source.fps), EveryNth(source, every)
+        with FrameStep([TimelineRows(recorder), account, totals,
+                        Progress(progress, every=10) if progress is not None else None]) as step:
+            run_stream(pipeline, frames_in, step, overlap=opts.overlap)
         if totals.frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
         wall, frames = time.perf_counter() - t0, totals.frames
@@ -179,7 +181,8 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
                    "duration_s": round(totals.last_time_s + 1.0 / max(out_fps, 1e-6), 3),
                    "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
                    "stopped_early": source.error, "interrupted": False}
-        recorder.close(summary=summary)
+        recorder.close(summary=summary, frames=account.totals(read=frames_in.read, rows=recorder.rows),
+                       source_size=list(account.frame_size) if account.frame_size else None)
         recorder = None
         return {"video": str(video), "csv": str(csv_path), "status": "ok", **summary}
     finally:
