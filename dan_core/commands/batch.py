@@ -48,8 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_options(parser, FIELDS, defaults=DEFAULTS)
+    from dan_core.commands import batch_segments
     from dan_core.commands.batch_dask import add_cluster_arguments
 
+    batch_segments.add_arguments(parser)  # --events-dir, --baseline: DIR/segments.csv (batch_segments.py)
     add_cluster_arguments(parser)  # --scheduler, --cluster, --retries, --gpu: the batch on Dask (batch_dask.py)
 
 
@@ -286,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
     if not videos:
         raise DanFerError("no videos found in the inputs")
     csvs = output_names(videos, out_dir)
-    refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv"], videos)
+    refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv",
+                               out_dir / "segments.csv"], videos)
     if dask:  # --scheduler / --cluster: the same batch, one Dask task per video
         return run_on_dask(args, videos, csvs)
     cores = os.cpu_count() or 1
@@ -322,21 +325,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args, videos: list[Path], csvs: list[Path], results: dict[str, dict], todo: int, frames: int, wall: float,
             workers: int, threads: int) -> int:
-    """summary.csv, then the per-video outcome on stdout (one JSON object with --json); 1 when some video failed."""
+    """summary.csv (and segments.csv), then the per-video outcome on stdout (one JSON object with --json); 1 when some
+    video failed."""
+    from dan_core.commands.batch_segments import write_segments
+
     out_dir = Path(args.out_dir)
     columns, rows = summary_rows(videos, csvs, results)
-    summary_error = None
+    summary_error, segments, segment_errors = None, None, {}
     try:
         write_summary(out_dir / "summary.csv", columns, rows)
+        segments, segment_errors = write_segments(args, videos, csvs, {r["video"] for r in rows if r["status"] == "ok"})
     except DanFerError as exc:  # a full disk: the per-video outcome is still told, then this error
         summary_error = exc
-    failed = sorted({r["video"] for r in rows if r["status"] == "error"})
+    failed = sorted({r["video"] for r in rows if r["status"] == "error"} | set(segment_errors))
     analysed = [r for r in results.values() if r.get("status") == "ok"]
     report = {"videos": len(videos), "analysed": len(analysed), "skipped_complete": len(videos) - todo,
               "failed": len(failed), "errors": {r["video"]: r.get("error") for r in rows if r["status"] == "error"},
               "frames": frames, "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
               "workers": workers, "threads_per_worker": threads,
               "summary": None if summary_error else str(out_dir / "summary.csv"),
+              "segments": str(segments) if segments else None, "segment_errors": segment_errors,
               "summary_error": str(summary_error) if summary_error else None}
     if args.json:
         print(json.dumps(report))
@@ -345,8 +353,10 @@ def _report(args, videos: list[Path], csvs: list[Path], results: dict[str, dict]
               f"{frames} frames in {wall:.1f} s ({report['fps']:.1f} fps, {workers} workers x {threads} threads)")
         for video, err in report["errors"].items():
             print(f"  failed: {video}: {err}")
+        for video, err in segment_errors.items():
+            print(f"  no segments: {video}: {err}")
         if summary_error is None:
-            print(f"summary: {out_dir / 'summary.csv'}")
+            print(f"summary: {out_dir / 'summary.csv'}" + (f"; segments: {segments}" if segments else ""))
     if summary_error is not None:
         raise summary_error
     return 1 if failed else 0
