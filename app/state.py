@@ -244,6 +244,9 @@ class TimelineBuffer:
         if face_id != self.face_id or (self._t and t < self._t[-1]):
             self.clear()
             self.face_id = face_id
+        if self._t and t == self._t[-1]:  # the same frame again (a redraw of a paused frame): no second sample
+            self._t.pop()
+            self._p.pop()
         self._t.append(float(t))
         self._p.append(np.asarray(probs, dtype=np.float32).reshape(self.num_classes))
         while self._t and t - self._t[0] > self.seconds:
