@@ -294,7 +294,7 @@ def run_review(csv_path: str, *, screenshot: str | None = None, exit_after: floa
             qapp.quit()
 
         QTimer.singleShot(int((exit_after or 0.5) * 1000), finish)
-    stop = SignalStop(window, doing="closing the review")  # was: SIGTERM ignored until the next click, then a traceback ending in Terminated
+    stop = SignalStop(window, doing="closing the review")  # was: SIGTERM ignored, a traceback at the next click
     try:
         qapp.exec()
     finally:
