@@ -226,8 +226,10 @@ class FaceLandmarks:
     ``tile_min_side`` pixels are therefore also searched in 2 x 2 overlapping tiles (each 70% of
     the frame), and detections of the same face are merged (IoU > 0.3, the whole-frame one wins).
 
-    Every face comes with MediaPipe's facial transformation matrix (the head pose; its cost is a few
-    matrix products) and, with ``blendshapes``, its 52 blendshape coefficients (a second small network).
+    Then, for stills, ``second_look.SecondLook`` looks again around the faces the bundle's own detector
+    sees (at ``min_confidence``) where none was found. Every face comes with MediaPipe's facial
+    transformation matrix (the head pose; its cost is a few matrix products) and, with ``blendshapes``,
+    its 52 blendshape coefficients (a second small network).
     """
 
     def __init__(self, model_path: str | os.PathLike, *, max_faces: int = 4, mode: str = "video",
@@ -263,13 +265,29 @@ class FaceLandmarks:
         self._last_ms = -1
         self.max_faces = max(1, int(max_faces))
         self.tile_min_side = tile_min_side
+        self._second = None
+        if mode == "image":
+            from dan_core.pipeline.second_look import SecondLook
+
+            self._second = SecondLook(data, min_confidence)
 
     def detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
         """Faces in one RGB uint8 frame (H, W, 3), in frame pixels."""
         faces = self._detect(rgb, time_s)
-        h, w = rgb.shape[:2]
-        if self.mode != "image" or not self.tile_min_side or max(h, w) < self.tile_min_side or len(faces) >= self.max_faces:
+        if self.mode != "image" or len(faces) >= self.max_faces:
             return faces
+        h, w = rgb.shape[:2]
+        large = bool(self.tile_min_side) and max(h, w) >= self.tile_min_side
+        if large:
+            faces = self._tiles(rgb, faces, time_s)
+        if self._second is not None and len(faces) < self.max_faces:
+            faces += self._second.look(rgb, [f.box for f in faces], lambda crop: self._detect(crop, time_s), tiles=large,
+                                       room=self.max_faces - len(faces))
+        return faces
+
+    def _tiles(self, rgb: np.ndarray, faces: list[DetectedFace], time_s: float) -> list[DetectedFace]:
+        """``faces`` and those found in 2 x 2 overlapping tiles of the still (each 70% of it), merged."""
+        h, w = rgb.shape[:2]
         th, tw = int(h * 0.7), int(w * 0.7)
         for y0 in (0, h - th):
             for x0 in (0, w - tw):
@@ -303,6 +321,9 @@ class FaceLandmarks:
         if self._landmarker is not None:
             self._landmarker.close()
             self._landmarker = None
+        if self._second is not None:
+            self._second.close()
+            self._second = None
 
     def __enter__(self) -> FaceLandmarks:
         return self
