@@ -68,6 +68,21 @@ def render(classes: list[str], cols: dict[str, np.ndarray], meta: dict, out: Pat
     return order
 
 
+def _dominant_bars(bx, dominant: np.ndarray, classes: list[str], colors: dict, *, title: bool) -> None:
+    """The share of a face's frames in which each class was the dominant one, as bars."""
+    share = np.array([(dominant == c).mean() for c in classes])
+    bx.barh(range(len(classes)), share, color=[colors[c] for c in classes])
+    bx.set_yticks(range(len(classes)))
+    bx.set_yticklabels(classes, fontsize=8)
+    bx.yaxis.tick_right()
+    bx.invert_yaxis()
+    bx.set_xlim(0, 1)
+    bx.set_xticks([0, 0.5, 1])
+    bx.set_xticklabels(["0", "50%", "100%"], fontsize=8)
+    if title:
+        bx.set_title("dominant share", fontsize=9)
+
+
 def timeline_figure(classes: list[str], cols: dict[str, np.ndarray], meta: dict, order: list[int], colors: dict, *,
                     events: list | None = None):
     """The picture of the faces in ``order``: stacked probabilities over time, markers, dominant shares (a Figure)."""
@@ -104,19 +119,7 @@ def timeline_figure(classes: list[str], cols: dict[str, np.ndarray], meta: dict,
             draw_markers(ax, events, labels=row == 0)
         if row < len(order) - 1:
             ax.tick_params(labelbottom=False)
-        # share of frames where each class was the dominant one
-        dom = cols["dominant"][m]
-        share = np.array([(dom == c).mean() for c in classes])
-        bx.barh(range(len(classes)), share, color=[colors[c] for c in classes])
-        bx.set_yticks(range(len(classes)))
-        bx.set_yticklabels(classes, fontsize=8)
-        bx.yaxis.tick_right()
-        bx.invert_yaxis()
-        bx.set_xlim(0, 1)
-        bx.set_xticks([0, 0.5, 1])
-        bx.set_xticklabels(["0", "50%", "100%"], fontsize=8)
-        if row == 0:
-            bx.set_title("dominant share", fontsize=9)
+        _dominant_bars(bx, cols["dominant"][m], classes, colors, title=row == 0)
     axes[-1][0].set_xlabel("time (s)")
     source = Path(str(meta.get("source", ""))).name or "timeline"
     model = meta.get("model_name") or Path(str(meta.get("model", ""))).name

@@ -111,8 +111,8 @@ def run_with_events(args: argparse.Namespace, timelines: list, out: Path | None,
 
     results = [one_timeline(args, path, t, out, render) for path, t in timelines]
     baselines = [r.pop("_baseline") for r in results]
+    rows = [row for r in results for row in long_rows(r["timeline"], r["segments"])] if args.table else []
     if args.table:
-        rows = [row for r in results for row in long_rows(r["timeline"], r["segments"])]
         write_long_table(Path(args.table), rows)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else {"timelines": results, "table": args.table}))
@@ -126,7 +126,7 @@ def run_with_events(args: argparse.Namespace, timelines: list, out: Path | None,
         if args.segments:
             print(format_table(r["classes"], r["segments"], baseline=baseline))
     if args.table:
-        print(f"wrote {args.table} ({sum(len(r['segments']) for r in results)} segment rows x measures, long format)")
+        print(f"wrote {args.table}: {len(rows)} rows (recording, face, segment, measure), long format")
     return 0
 
 

@@ -142,7 +142,7 @@ def long_rows(video: str, table: list[dict]) -> list[dict]:
 
 
 def _cell(value: float | None, fmt: str) -> str:
-    return f"{'':>7}" if value is None else fmt.format(value)
+    return f"{'':>7}" if value is None else fmt.format(round(value, 3) + 0.0)  # + 0.0: no "-0.000"
 
 
 def format_table(classes: list[str], table: list[dict], *, baseline: Baseline | None = None) -> str:
