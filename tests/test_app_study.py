@@ -121,15 +121,20 @@ def test_r_after_the_end_of_a_video_records_it_from_the_start(qtbot, window, cli
     assert meta["frames"]["read"] == meta["frames"]["processed"] + meta["frames"]["dropped"]
 
 
-def test_recording_a_still_image_records_its_frame(qtbot, window, media_dir):
+def test_recording_a_still_image_records_its_frame_with_the_blendshapes_setting(qtbot, window, media_dir):
+    """R on a still recorded nothing (its one frame had gone by); the Settings' blendshapes go into the recording."""
     w = window
+    w.settings.apply(AppSettings(**{**w.prefs.current.to_mapping(), "blendshapes": True}))
     w.start(str(media_dir / "whitehouse_obama_portrait_smiling.jpg"))
     _face_shown(qtbot, w)
     w.recording.start_recording()
     qtbot.waitUntil(lambda: (w.last_packet.recording_rows or 0) >= 1, timeout=TIMEOUT)
     w.recording.stop_recording()
     qtbot.waitUntil(lambda: w.recording.info is not None and not w.recording.info.active, timeout=TIMEOUT)
-    assert w.recording.info.rows == 1
+    info = w.recording.info
+    assert info.rows == 1
+    t = load_timeline(info.csv_path)
+    assert t.cols["mouthSmileLeft"][0] > 0.3 and json.loads(sidecar_path(info.csv_path).read_text())["options"]["blendshapes"]
 
 
 def test_status_messages_are_not_cut_by_the_rec_label(qtbot, window, clip):

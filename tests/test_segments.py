@@ -153,12 +153,13 @@ def test_batch_writes_segments_csv_from_events_beside_the_videos(tmp_path, make_
         (videos / f"{name}.events.csv").write_text("time_s,frame,label,source\n0.0,0,rest,psychopy\n0.4,10,clip,psychopy\n")
     out = tmp_path / "out"
     rc = cli.main(["batch", str(videos), "--out-dir", str(out), "--workers", "1", "--landmarker", str(landmarker_path),
-                   "--baseline", "rest", "--no-progress", "--json"])
+                   "--baseline", "rest", "--blendshapes", "--no-progress", "--json"])
     assert rc == 0
     rows = list(csv.DictReader((out / "segments.csv").read_text().splitlines()))
     assert list(rows[0]) == list(LONG_COLUMNS)
     assert {r["video"] for r in rows} == {str(videos / "p01.mp4"), str(videos / "p02.mp4")}
-    assert {r["label"] for r in rows} == {"rest", "clip"} and {r["measure"] for r in rows} >= {"happiness", "valence", "yaw"}
+    assert {r["label"] for r in rows} == {"rest", "clip"}
+    assert {r["measure"] for r in rows} >= {"happiness", "valence", "yaw", "jawOpen", "mouthSmileLeft"}  # --blendshapes
     rest = [r for r in rows if r["label"] == "rest"]
     assert all(r["corrected"] == "" or abs(float(r["corrected"])) < 1e-6 for r in rest)  # the baseline against itself
     clip = next(r for r in rows if r["label"] == "clip" and r["measure"] == "yaw")
