@@ -52,6 +52,7 @@ class Engine(QObject):
     recording_changed = Signal(object)  # RecordingInfo
     snapshot_saved = Signal(object)  # Path
     marker_added = Signal(object)  # dan_core.pipeline.events.Event, written to <csv>.events.csv
+    replaying = Signal(object)  # SourceInfo: a video that had ended plays again from its start (R after the end)
     stopped = Signal()
 
     def __init__(
@@ -73,6 +74,7 @@ class Engine(QObject):
         self._rerender = threading.Event()
         self._capture: Capture | None = None
         self._source_info: SourceInfo | None = None
+        self._ended = False  # the open video reached its end (a recording started now replays it)
         self._config: PipelineConfig | None = None
         self._seq = 0
         self._recording = Recording(self._live, failed=self.failed.emit, changed=self.recording_changed.emit)
@@ -96,6 +98,7 @@ class Engine(QObject):
     def seek(self, time_s: float) -> None:
         capture = self._capture
         if capture is not None:
+            self._ended = False
             capture.seek(time_s)
 
     def set_options(self, **changes: Any) -> None:
@@ -221,7 +224,8 @@ class Engine(QObject):
         still = not is_live and (count == 1 or (mode == "image" and not Path(spec).is_dir()))
         duration = (count / fps) if (count and fps > 0 and not is_live and not still) else None
         name = f"camera {spec}" if camera else Path(spec).name
-        self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode)
+        self._source_info = SourceInfo(spec, name, is_live, still, fps, duration, mode, count if not is_live else None)
+        self._ended = False
         self._live.set_source_fps(fps)  # the LSL outlet's nominal rate
         self.source_opened.emit(self._source_info)
         self._live.clear(forget=True)
@@ -238,15 +242,19 @@ class Engine(QObject):
         self._live.clear()
 
     def _do_start_recording(self, csv_path: Path, video_path: Path | None, force: bool) -> None:
-        p, info = self._live.pipeline, self._source_info
-        meta = {
-            "source": info.spec if info else None,
-            "backend": str(p.backend) if p else None,
-            "model": str(p.model_name) if p else None,
-            "fps": info.fps if info else None,
-            "recorded_by": "dan-fer app",
-        }
-        self._recording.start(csv_path, video_path, force=force, meta=meta, fps=info.fps if info else 25.0)
+        """Record from the next frame on (the sidecar ``dan-fer analyze`` writes). A video that had ended plays again from
+        its start, recorded; a still image is analysed again, so that its one frame is recorded."""
+        info = self._source_info
+        self._recording.start(csv_path, video_path, force=force, source=info.record() if info else None)
+        if not self._recording.active or info is None or self._capture is None:
+            return
+        if info.is_still:
+            self._live.analyse_last_again()
+        elif self._ended and not info.is_live:
+            self._ended = False
+            self._capture.seek(0.0)
+            self.replaying.emit(info)
+            self.info.emit(f"{info.name} had ended: recording it from the start")
 
     def _do_add_marker(self, label: str, time_s: float, frame: int | None) -> None:
         try:
@@ -282,6 +290,7 @@ class Engine(QObject):
                 self.failed.emit(AppError("source_failed", f"{info.name if info else 'the source'} ended early: {end.error}"))
             return
         if info is not None and not info.is_still:
+            self._ended = True
             self._recording.stop("End of video.")
             self.source_ended.emit(info)
 

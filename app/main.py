@@ -41,6 +41,8 @@ class Options:
     heatmap: str | None = None
     opacity: float | None = None
     landmarks: bool | None = None
+    blendshapes: bool | None = None
+    min_face_confidence: float | None = None
     size: tuple[int, int] | None = None
     settings_file: str | None = None  # an .ini instead of the user's settings (tests, automation)
     study: StudyOptions = field(default_factory=StudyOptions)  # LSL outlets, marker sources (dan_core.pipeline.study)
@@ -48,7 +50,8 @@ class Options:
 
 
 # the library's options the app offers (dan_core.pipeline.options); these apply to one run and default to the saved setting
-RUN_FIELDS = ("model", "landmarker", "backend", "precision", "heatmap", "opacity", "landmarks")
+RUN_FIELDS = ("model", "landmarker", "backend", "precision", "heatmap", "opacity", "landmarks", "blendshapes",
+              "min_face_confidence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +83,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         source=args.source, model=args.model, landmarker=args.landmarker, backend=args.backend, precision=args.precision,
         record=args.record,
         force=args.force, exit_after=args.exit_after, screenshot=args.screenshot, heatmap=args.heatmap,
-        opacity=args.opacity, landmarks=args.landmarks, size=size, settings_file=args.settings_file,
+        opacity=args.opacity, landmarks=args.landmarks, blendshapes=args.blendshapes,
+        min_face_confidence=args.min_face_confidence, size=size, settings_file=args.settings_file,
         study=options_from(args).study,
         review=getattr(args, "review", None),
     )
@@ -116,7 +120,7 @@ def settings_for_run(settings: AppSettings, options: Options) -> AppSettings:
     """The saved settings with this run's command-line values (which are not saved)."""
     for name in RUN_FIELDS:
         value = getattr(options, name)
-        if value is not None and value != "" and (name != "landmarks" or value):
+        if value is not None and value != "" and (not isinstance(value, bool) or value):  # a switch only turns on
             setattr(settings, name, value)
     return settings
 

@@ -30,6 +30,11 @@ class SourceInfo:
     fps: float
     duration_s: float | None
     mode: str = "video"  # the landmarker mode it needs: "image" for photos and folders of photos
+    frames: int | None = None  # frames of a file, when it says
+
+    def record(self) -> dict:
+        """What a recording's sidecar says of this source (``provenance.run_record``'s source fields)."""
+        return {"source": self.spec, "source_fps": self.fps or None, "source_frames": self.frames, "live": self.is_live}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ class Recording:
     def rows(self) -> int | None:
         return self._live.recording_rows
 
-    def start(self, csv_path: Path, video_path: Path | None, *, force: bool, meta: dict, fps: float) -> None:
+    def start(self, csv_path: Path, video_path: Path | None, *, force: bool, source: dict | None) -> None:
+        """Record to ``csv_path`` (and ``video_path``); ``source``: what the sidecar says of the source."""
         if self.active:
             self.stop("")
         try:
@@ -42,7 +43,7 @@ class Recording:
             self._refuse(f"cannot create the record folder {csv_path.parent}: {exc.strerror}")
             return
         try:
-            self._live.start_recording(csv_path, video_path=video_path, force=force, meta=meta, fps=fps)
+            self._live.start_recording(csv_path, video_path=video_path, force=force, source=source)
         except DanFerError as exc:
             self._refuse(str(exc))
             return
@@ -73,9 +74,20 @@ class Recording:
         if end.failed:
             message = f"Recording stopped: {end.path} keeps its first {end.rows} rows, each whole"
         else:
-            message = f"Recording saved: {end.path} ({end.rows} rows)"
+            message = f"Recording saved: {end.path} ({end.rows} row{'' if end.rows == 1 else 's'}{dropped_note(end.frames)})"
             if end.video_path is not None:
                 message += f" and {end.video_path.name}"
         if reason:
             message = f"{reason} {message}"
         self._changed(RecordingInfo(False, end.path, end.video_path, end.rows, message))
+
+
+def dropped_note(frames: dict | None) -> str:
+    """What the recording says of the frames it did not analyse (the sidecar has the same numbers under ``frames``)."""
+    if not frames or not frames.get("processed"):
+        return ""
+    if not frames.get("dropped"):
+        return "; every frame analysed" if frames["processed"] > 1 else ""
+    gap = f"{frames['longest_gap_frames']} frames" + (f", {frames['longest_gap_s']:.2f} s" if frames.get("longest_gap_s") else "")
+    return (f"; {frames['dropped']} of {frames['read']} frames dropped to keep up (longest gap {gap}); "
+            "the frame numbers show where")

@@ -21,10 +21,12 @@ class SignalStop:
     wakes the loop so the Python handler runs at once.
     """
 
-    def __init__(self, window: Any, auto: Any = None) -> None:
-        """``auto``: the --exit-after automation, whose own finish (screenshot, message) is used when present."""
+    def __init__(self, window: Any, auto: Any = None, *, doing: str = "finishing the recording and closing") -> None:
+        """``auto``: the --exit-after automation, whose own finish (screenshot, message) is used when present;
+        ``doing``: what the one line on stderr says is done."""
         self.window = window
         self.auto = auto
+        self.doing = doing
         self.signum = 0
         self._read, self._write = socket.socketpair()
         for sock in (self._read, self._write):
@@ -44,7 +46,7 @@ class SignalStop:
         if self.signum:
             return  # already stopping
         self.signum = signum
-        print(f"dan-fer app: {signal.Signals(signum).name}: finishing the recording and closing", file=sys.stderr)
+        print(f"dan-fer app: {signal.Signals(signum).name}: {self.doing}", file=sys.stderr)
         if self.auto is not None:
             self.auto._finish()  # stops the recording, prints where it went, quits
         else:

@@ -43,8 +43,10 @@ class AppSettings:
     landmarker: str = ""  # "" = the pipeline's own resolution order (env, cache, download)
     backend: str = PipelineConfig.backend  # the defaults of the library's options (dan_core.pipeline.options)
     precision: str = PipelineConfig.precision
-    smoothing: float = 0.6  # EMA weight of the previous probabilities per face: steadier labels live (analyses: none)
+    smoothing: float = PipelineConfig.smoothing  # 0: the recording holds each frame's own numbers, as analyze's CSV
     max_faces: int = PipelineConfig.max_faces
+    min_face_confidence: float = PipelineConfig.min_face_confidence
+    blendshapes: bool = PipelineConfig.blendshapes  # record MediaPipe's 52 blendshape coefficients too
     heatmap: str = RenderOptions.heatmap
     opacity: float = RenderOptions.opacity
     record_dir: str = field(default_factory=lambda: str(default_record_dir()))
@@ -80,6 +82,8 @@ class AppSettings:
             s.precision = PipelineConfig.precision
         s.smoothing = float(min(max(s.smoothing, 0.0), MAX_SMOOTHING))
         s.max_faces = int(min(max(s.max_faces, bounds_of(PipelineConfig, "max_faces")[0]), MAX_FACES_LIMIT))
+        low, high = bounds_of(PipelineConfig, "min_face_confidence")
+        s.min_face_confidence = float(min(max(s.min_face_confidence, low), high))
         low, high = bounds_of(RenderOptions, "opacity")
         s.opacity = float(min(max(s.opacity, low), high))
         s.timeline_seconds = int(min(max(s.timeline_seconds, 5), 300))
@@ -230,7 +234,8 @@ def face_at(boxes: Sequence[tuple[int, tuple[float, float, float, float]]], x: f
 
 
 class TimelineBuffer:
-    """Class probabilities of one face over the last ``seconds`` (wall clock), for the live chart."""
+    """Class probabilities of one face over the last ``seconds`` of media time (the frames' own clock, the one
+    markers are on), for the live chart. A jump back (a seek, a replay) starts it over."""
 
     def __init__(self, num_classes: int, seconds: float = 20.0) -> None:
         self.num_classes = num_classes
@@ -240,9 +245,12 @@ class TimelineBuffer:
         self._p: deque[np.ndarray] = deque()
 
     def add(self, t: float, face_id: int, probs: np.ndarray) -> None:
-        if face_id != self.face_id:
+        if face_id != self.face_id or (self._t and t < self._t[-1]):
             self.clear()
             self.face_id = face_id
+        if self._t and t == self._t[-1]:  # the same frame again (a redraw of a paused frame): no second sample
+            self._t.pop()
+            self._p.pop()
         self._t.append(float(t))
         self._p.append(np.asarray(probs, dtype=np.float32).reshape(self.num_classes))
         while self._t and t - self._t[0] > self.seconds:

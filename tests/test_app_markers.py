@@ -127,7 +127,7 @@ def test_lsl_markers_in_the_app_land_on_the_frame_shown(qtbot, window, media_dir
     faces = pylsl.StreamInlet(found[0])
     faces.open_stream(timeout=10.0)
     sample, _ = faces.pull_sample(timeout=10.0)
-    assert sample is not None and len(sample) == 5 + len(w.overlays.class_names) and sample[0] >= 1  # face_id, box, classes
+    assert sample is not None and len(sample) == 5 + len(w.overlays.class_names) + 3 and sample[0] >= 1  # face_id, box, classes, pose
     before = w.last_packet.media_time_s
     with qtbot.waitSignal(w.engine.marker_added, timeout=TIMEOUT) as got:
         stim.push_sample(["stimulus on"])

@@ -128,7 +128,7 @@ def test_report_segments_json_and_picture_with_markers(tmp_path, capsys):
     import cv2
 
     a, b = cv2.imread(str(png_with)), cv2.imread(str(png_without))
-    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).sum() > 0
+    assert a.shape[1] == b.shape[1] and a.shape[0] > b.shape[0]  # the picture grows room above it for the labels
     # the recording's own events file is found beside the timeline without --events
     w = EventWriter(events_path(csv_path))
     w.add(5.0, 50, "7", "key")

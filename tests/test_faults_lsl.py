@@ -301,3 +301,41 @@ def test_non_finite_stamp_never_reaches_the_events_file(tmp_path):
     text = (tmp_path / "r.csv.events.csv").read_text()
     assert "nan" not in text.lower().replace("nan marker", "")
     assert [e.label for e in read_events(tmp_path / "r.csv.events.csv")] == ["real marker"]
+
+
+LISTEN_WHILE_A_SENDER_EXITS = """
+import subprocess, sys, time
+from dan_core.pipeline.study import StudyLinks
+study = StudyLinks(lsl_markers=True)  # what analyze --lsl-markers and the app run
+study.start_recording(sys.argv[1])
+sender = subprocess.Popen([sys.executable, "-c", '''
+import os, time, pylsl
+out = pylsl.StreamOutlet(pylsl.StreamInfo("stim", "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, "stim-%s"))
+time.sleep(3)
+for i in range(3):
+    out.push_sample(["m%%d" %% i]); time.sleep(0.2)
+os._exit(0)  # the stimulus program ends while the listener is connected
+''' % sys.argv[2]], stderr=subprocess.DEVNULL)
+sender.wait()
+time.sleep(3)  # the listener sees the connection break and tries again
+study.frame(type("R", (), {"time_s": 9.0, "index": 1, "faces": []})(), time.monotonic())
+print(study.stop_recording()["count"])
+study.close()
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_sender_that_exits_leaves_the_terminal_quiet(tmp_path, debug):
+    """Bug: liblsl printed "ERR| Stream transmission broke off" into dan-fer's terminal when a marker sender exited.
+    Quiet unless DAN_FER_DEBUG=1 (which shows that the test would see the line)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DAN_FER_DEBUG", None)
+    if debug:
+        env["DAN_FER_DEBUG"] = "1"
+    done = subprocess.run([sys.executable, "-c", LISTEN_WHILE_A_SENDER_EXITS, str(tmp_path / "r.csv"), uuid.uuid4().hex[:8]],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"  # the markers were recorded
+    assert ("Stream transmission broke off" in done.stderr) == debug, done.stderr
+    if not debug:
+        assert done.stderr == ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ pylsl = pytest.importorskip("pylsl")
 from dan_core.pipeline.core import FaceResult, FrameResult  # noqa: E402
 from dan_core.pipeline.events import EventWriter, MarkerLog, read_events  # noqa: E402
 from dan_core.pipeline.lsl import FaceOutlet, MarkerListener, lsl_offset  # noqa: E402
+from dan_core.pipeline.measures import HeadPose  # noqa: E402
 from dan_core.pipeline.study import StudyLinks  # noqa: E402
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness")
@@ -33,10 +35,10 @@ def test_lsl_stays_on_this_machine():
     assert cfg.name == "lsl_api.cfg" and "ResolveScope = machine" in text and "KnownPeers = {127.0.0.1}" in text
 
 
-def _face(fid, probs, box=(10, 20, 30, 40)):
+def _face(fid, probs, box=(10, 20, 30, 40), pose=None):
     probs = np.asarray(probs, np.float32)
     return FaceResult(fid, box, np.zeros((478, 2), np.float32), probs, CLASSES[int(probs.argmax())], float(probs.max()),
-                      np.zeros((4, 7, 7), np.float32), np.zeros((2, 3), np.float32), np.zeros((8, 8, 3), np.uint8))
+                      np.zeros((4, 7, 7), np.float32), np.zeros((2, 3), np.float32), np.zeros((8, 8, 3), np.uint8), pose)
 
 
 def _resolve(prop: str, value: str, timeout: float = 10.0):
@@ -54,14 +56,16 @@ def test_face_outlet_read_by_a_real_inlet():
     info = _resolve("source_id", sid)
     inlet = pylsl.StreamInlet(info)
     full = inlet.info(timeout=5.0)
-    assert (full.name(), full.type(), full.channel_count(), full.nominal_srate()) == ("dan-fer", "FacialExpression", 9, 25.0)
+    assert (full.name(), full.type(), full.channel_count(), full.nominal_srate()) == ("dan-fer", "FacialExpression", 12, 25.0)
     assert full.channel_format() == pylsl.cf_float32
     ch = full.desc().child("channels").child("channel")
-    labels = []
+    labels, units = [], []
     while not ch.empty():
         labels.append(ch.child_value("label"))
+        units.append(ch.child_value("unit"))
         ch = ch.next_sibling()
-    assert labels == ["face_id", "x", "y", "w", "h", *CLASSES]
+    assert labels == ["face_id", "x", "y", "w", "h", *CLASSES, "yaw", "pitch", "roll"]
+    assert units[-4:] == ["probability", "degrees", "degrees", "degrees"]
     cl = full.desc().child("classes").child("class")
     order = []
     while not cl.empty():
@@ -71,8 +75,8 @@ def test_face_outlet_read_by_a_real_inlet():
     inlet.open_stream(timeout=5.0)
     time.sleep(0.2)
     moment = time.monotonic()
-    outlet.push(FrameResult(7, 0.28, (640, 480), [_face(1, [0.1, 0.7, 0.1, 0.1]), _face(2, [0.6, 0.2, 0.1, 0.1], (50, 60, 70, 80))]),
-                moment)
+    outlet.push(FrameResult(7, 0.28, (640, 480), [_face(1, [0.1, 0.7, 0.1, 0.1], pose=HeadPose(12.5, -3.0, 4.25)),
+                                                  _face(2, [0.6, 0.2, 0.1, 0.1], (50, 60, 70, 80))]), moment)
     got = []
     deadline = time.monotonic() + 5.0
     while len(got) < 2 and time.monotonic() < deadline:
@@ -80,8 +84,8 @@ def test_face_outlet_read_by_a_real_inlet():
         if sample is not None:
             got.append((sample, stamp))
     assert len(got) == 2 and outlet.samples == 2
-    assert got[0][0] == pytest.approx([1, 10, 20, 30, 40, 0.1, 0.7, 0.1, 0.1], abs=1e-6)
-    assert got[1][0][:5] == [2, 50, 60, 70, 80]
+    assert got[0][0] == pytest.approx([1, 10, 20, 30, 40, 0.1, 0.7, 0.1, 0.1, 12.5, -3.0, 4.25], abs=1e-6)
+    assert got[1][0][:5] == [2, 50, 60, 70, 80] and all(math.isnan(v) for v in got[1][0][-3:])  # no pose: NaN
     assert got[0][1] == pytest.approx(moment + lsl_offset(), abs=0.002)  # stamped with the frame's moment, on LSL's clock
 
 

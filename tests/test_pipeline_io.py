@@ -20,7 +20,7 @@ import pytest
 from dan_core.errors import DanFerError
 from dan_core.pipeline import landmarks as lmk
 from dan_core.pipeline.sources import list_cameras, open_source, read_image
-from dan_core.pipeline.timeline import FIXED_COLUMNS, TimelineWriter, read_timeline, sidecar_path
+from dan_core.pipeline.timeline import FIXED_COLUMNS, TimelineWriter, load_timeline, read_timeline, sidecar_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("neutral", "happiness", "surprise")
@@ -43,18 +43,34 @@ def test_timeline_columns_rows_and_sidecar(tmp_path):
     path = tmp_path / "t.csv"
     with TimelineWriter(path, NAMES, meta={"source": "x.mp4", "fps": 25.0}) as w:
         w.write(_result(0, 2))
-        w.write(_result(1, 0))  # a frame without faces writes no row
+        w.write(_result(1, 0))  # a frame without faces: one row, faces 0, the face's columns empty
         w.write(_result(2, 1))
-        assert w.rows == 3
+        assert w.rows == 4
     rows = list(csv.reader(path.read_text().splitlines()))
-    assert rows[0] == [*FIXED_COLUMNS, *NAMES, "dominant", "confidence"]
-    assert rows[1] == ["0.000", "0", "1", "0", "20", "30", "40", "0.2000", "0.5000", "0.3000", "happiness", "0.5000"]
-    assert len(rows) == 4
-    classes, cols, meta = read_timeline(path)
-    assert classes == list(NAMES) and list(cols["face_id"]) == [1, 2, 1]
+    assert rows[0] == [*FIXED_COLUMNS, *NAMES, "dominant", "confidence", "faces", "detection", "valence", "yaw", "pitch", "roll"]
+    assert rows[1] == ["0.000", "0", "1", "0", "20", "30", "40", "0.2000", "0.5000", "0.3000", "happiness", "0.5000", "2", "ok",
+                       "", "", "", ""]
+    assert rows[3] == ["0.040", "1", *[""] * 10, "0", *[""] * 5]
+    assert len(rows) == 5
+    t = load_timeline(path)
+    assert t.classes == list(NAMES) and list(t.cols["face_id"]) == [1, 2, 1] and t.bad_rows == 0
+    assert list(t.frames.frame) == [0, 1, 2] and list(t.frames.faces) == [2, 0, 1] and t.frames.every_frame
+    assert np.isnan(t.cols["yaw"]).all() and list(t.cols["detection"]) == ["ok"] * 3
+    meta = t.meta
     for key in ("class_names", "source", "fps", "version", "started", "rows"):
         assert key in meta
-    assert meta["rows"] == 3
+    assert meta["rows"] == 4
+
+
+def test_timeline_of_an_older_dan_fer_still_reads(tmp_path):
+    """Files from before frame accounting, pose and valence (no faces, detection, valence, yaw, pitch, roll)."""
+    path = tmp_path / "old.csv"
+    path.write_text(",".join([*FIXED_COLUMNS, *NAMES, "dominant", "confidence"]) + "\n"
+                    "0.000,0,1,0,20,30,40,0.2000,0.5000,0.3000,happiness,0.5000\n"
+                    "0.080,2,1,0,20,30,40,0.6000,0.2000,0.2000,neutral,0.6000\n")
+    t = load_timeline(path)
+    assert t.rows == 2 and t.bad_rows == 0 and "yaw" not in t.cols and t.measures == list(NAMES)
+    assert list(t.frames.frame) == [0, 2] and not t.frames.every_frame
 
 
 def test_timeline_refuses_to_overwrite_without_force(tmp_path):

@@ -158,15 +158,16 @@ class OverlaysArea(QObject):
             self._engine.set_options(selected_id=selected)
         self.probs.set_faces([(f.face_id, f.probs, f.dominant, f.confidence) for f in faces], self._selected)
         self.heads.set_strip(packet.heads, self._num_heads, packet.heads_face_id)
-        now = time.monotonic()
+        media = packet.media_time_s  # curves and markers on one clock: the frames' own, which stops when they stop
         for f in faces:
             if f.face_id == self._selected:
-                self._buffer.add(now, f.face_id, f.probs)
-        if now - self._drawn_at >= 0.1:  # 10 Hz: the chart need not repaint at the video's rate
-            self._drawn_at = now
-            t, p = self._buffer.series(now)
+                self._buffer.add(media, f.face_id, f.probs)
+        wall = time.monotonic()
+        if wall - self._drawn_at >= 0.1:  # 10 Hz: the chart need not repaint at the video's rate
+            self._drawn_at = wall
+            t, p = self._buffer.series(media)
             self._timeline.set_series(t, p, self._buffer.face_id, note="(a still image has no timeline)" if self._still else "")
-            self.timeline_drawn.emit(packet.media_time_s)
+            self.timeline_drawn.emit(media)
 
     def detach(self) -> None:
         self._links.disconnect_all()

@@ -108,7 +108,8 @@ class RecordingArea(QObject):
             self.record_action.setText("Stop &recording")
             self._update_label(0)
             self._banners.clear("recorded")
-            self._status_bar.showMessage(f"Recording to {info.csv_path}", 4000)
+            self._status_bar.showMessage(f"Recording to {info.csv_path.name}", 4000)  # the folder: Open record folder
+            self.rec_label.setToolTip(f"recording to {info.csv_path}")
         else:
             self.record_button.setText("● Record")
             self.record_action.setText("&Record timeline")

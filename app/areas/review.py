@@ -266,11 +266,14 @@ class ReviewArea(QObject):
 
 def run_review(csv_path: str, *, screenshot: str | None = None, exit_after: float | None = None,
                size: tuple[int, int] | None = None) -> int:
-    """``dan-fer app --review OUT.csv``: the review window alone (with --screenshot/--exit-after for automation)."""
+    """``dan-fer app --review OUT.csv``: the review window alone (with --screenshot/--exit-after for automation).
+    Ctrl+C, SIGTERM and SIGHUP close it like its close button (exit status 128 + the signal)."""
     import sys
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
+
+    from app.signal_stop import SignalStop
 
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setStyle("Fusion")
@@ -291,5 +294,9 @@ def run_review(csv_path: str, *, screenshot: str | None = None, exit_after: floa
             qapp.quit()
 
         QTimer.singleShot(int((exit_after or 0.5) * 1000), finish)
-    qapp.exec()
-    return status
+    stop = SignalStop(window, doing="closing the review")  # was: SIGTERM ignored, a traceback at the next click
+    try:
+        qapp.exec()
+    finally:
+        stop.restore()
+    return 128 + stop.signum if stop.signum else status

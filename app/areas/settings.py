@@ -1,6 +1,7 @@
 """Settings: the settings dialog, the pipeline they load, and the one-click fixes the banners offer.
 
-Changing the model, landmarker, backend, precision, face count or smoothing rebuilds the engine's pipeline.
+Changing the model, landmarker, backend, precision, face count, smoothing, face confidence or blendshapes
+rebuilds the engine's pipeline (``PIPELINE_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def pipeline_config(settings: AppSettings, *, mode: str = "video") -> PipelineCo
         precision=settings.precision,
         max_faces=settings.max_faces,
         smoothing=settings.smoothing,
+        min_face_confidence=settings.min_face_confidence,
+        blendshapes=settings.blendshapes,
         mode=mode,
         threads=1,  # one ONNX Runtime thread: MediaPipe detects the next frame on the other core (see Engine.run)
     )
+
+
+PIPELINE_SETTINGS = ("model", "landmarker", "backend", "precision", "max_faces", "smoothing", "min_face_confidence", "blendshapes")
 
 
 class SettingsArea(QObject):
@@ -62,9 +68,7 @@ class SettingsArea(QObject):
     def apply(self, new: AppSettings) -> None:
         old = self._prefs.replace(new)
         self.applied.emit(self._prefs.current)
-        if (old.model, old.landmarker, old.backend, old.precision, old.max_faces, old.smoothing) != (
-            new.model, new.landmarker, new.backend, new.precision, new.max_faces, new.smoothing
-        ):
+        if any(getattr(old, k) != getattr(self._prefs.current, k) for k in PIPELINE_SETTINGS):
             self.configure_engine()
 
     @Slot()

@@ -46,6 +46,7 @@ class SourcesArea(QObject):
         self._links = Connections()
         self._links.connect(engine.source_opened, self._on_engine_source_opened)
         self._links.connect(engine.source_ended, self._on_engine_source_ended)
+        self._links.connect(engine.replaying, self._on_engine_replaying)
         self._refresh_sources()
 
     def _build_controls(self) -> None:
@@ -186,6 +187,13 @@ class SourcesArea(QObject):
         self.set_paused(True, tell_engine=False)
         self._banners.show_message("ended", "info", f"End of {info.name}. Press Space to play it again, or open another file.",
                                    [("Play again", self.toggle_pause), ("Open…", self.choose_file)])
+
+    @Slot(object)
+    def _on_engine_replaying(self, info: SourceInfo) -> None:
+        """The engine plays the ended video again (a recording was started after its end)."""
+        self._ended = False
+        self._banners.clear("ended")
+        self.set_paused(False, tell_engine=False)
 
     @Slot(int)
     def _on_source_combo_activated(self, index: int) -> None:

@@ -1,4 +1,8 @@
-"""The status bar: passing messages, capture / processed / shown fps with the latency, the backend and the model."""
+"""The status bar: passing messages, capture / processed / shown fps with the latency, the backend and the model.
+
+The labels on the right are kept short (the details are in their tooltips): a passing message gets the
+rest of the bar, and a message cut short ("Recording to /roc") tells nothing.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,11 @@ class StatusArea(QObject):
         self._displayed = RateMeter()
         self._latency_ms = 0.0
         self.fps_label = QLabel("")
-        self.backend_label = QLabel("backend: –")
-        self.model_label = QLabel("model: –")
-        self.labels = (self.fps_label, self.backend_label, self.model_label)
+        self.fps_label.setToolTip("frames per second read from the source · analysed · shown, and the latency from the "
+                                  "source to the screen")
+        self.backend_label = QLabel("–")
+        self.model_label = QLabel("–")
+        self.labels = (self.fps_label, self.model_label, self.backend_label)
         for w in self.labels:
             w.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             w.setContentsMargins(8, 0, 8, 0)
@@ -52,10 +58,8 @@ class StatusArea(QObject):
         p = self._last
         if p is None:
             return
-        self.fps_label.setText(
-            f"capture {p.capture_fps:4.1f} fps · processed {p.processed_fps:4.1f} fps · "
-            f"shown {self._displayed.rate():4.1f} fps · latency {self._latency_ms:3.0f} ms"
-        )
+        self.fps_label.setText(f"{p.capture_fps:.1f} fps · analysed {p.processed_fps:.1f} · shown {self._displayed.rate():.1f} · "
+                               f"{self._latency_ms:.0f} ms")
 
     @Slot(str)
     def _on_engine_info(self, text: str) -> None:
@@ -64,8 +68,10 @@ class StatusArea(QObject):
     @Slot(object)
     def _on_engine_pipeline_ready(self, info: PipelineInfo) -> None:
         self._pipeline = info
-        self.backend_label.setText(f"backend: {info.backend}")
+        self.backend_label.setText(info.backend.replace("onnxruntime ", ""))
+        self.backend_label.setToolTip(f"backend: {info.backend}")
         trained = f"{info.train_dataset}, " if info.train_dataset else ""
-        self.model_label.setText(f"model: {info.model_name} ({trained}{len(info.class_names)} classes, {info.num_heads} heads)")
-        self.model_label.setToolTip("classes: " + ", ".join(info.class_names))
+        self.model_label.setText(info.model_name)
+        self.model_label.setToolTip(f"model: {info.model_name} ({trained}{len(info.class_names)} classes, {info.num_heads} heads)\n"
+                                    "classes: " + ", ".join(info.class_names))
         self._status_bar.showMessage(f"Ready: {info.model_name} on {info.backend}", 3000)

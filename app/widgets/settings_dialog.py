@@ -1,4 +1,5 @@
-"""The settings dialog: model, landmarker, backend, precision, smoothing, faces, record folder."""
+"""The settings dialog: model, landmarker, backend, precision, smoothing, faces, face confidence, blendshapes,
+record folder."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ class _PathEdit(QWidget):
 
 
 class SettingsDialog(QDialog):
-    """Model, landmarker, backend, smoothing, max faces, record folder."""
+    """Model, landmarker, backend, smoothing, max faces, face confidence, blendshapes, record folder."""
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +83,13 @@ class SettingsDialog(QDialog):
         self.max_faces = QSpinBox()
         self.max_faces.setRange(1, MAX_FACES_LIMIT)
         self.max_faces.setValue(settings.max_faces)
+        self.min_face_confidence = QDoubleSpinBox()
+        self.min_face_confidence.setRange(0.05, 1.0)
+        self.min_face_confidence.setSingleStep(0.05)
+        self.min_face_confidence.setValue(settings.min_face_confidence)
+        self.min_face_confidence.setToolTip("MediaPipe's face detection confidence: lower finds more faces, and more false ones")
+        self.blendshapes = QCheckBox("also record facial movements (MediaPipe's 52 blendshapes; not FACS action units)")
+        self.blendshapes.setChecked(settings.blendshapes)
         self.timeline = QSpinBox()
         self.timeline.setRange(5, 300)
         self.timeline.setSuffix(" s")
@@ -96,6 +104,8 @@ class SettingsDialog(QDialog):
         form.addRow("Precision", self.precision)
         form.addRow("Smoothing", self.smoothing)
         form.addRow("Max faces", self.max_faces)
+        form.addRow("Min face confidence", self.min_face_confidence)
+        form.addRow("", self.blendshapes)
         form.addRow("Timeline length", self.timeline)
         form.addRow("Record folder", self.record_dir)
         form.addRow("", self.record_video)
@@ -116,6 +126,8 @@ class SettingsDialog(QDialog):
         s.precision = self.precision.currentText()
         s.smoothing = float(self.smoothing.value())
         s.max_faces = int(self.max_faces.value())
+        s.min_face_confidence = float(self.min_face_confidence.value())
+        s.blendshapes = self.blendshapes.isChecked()
         s.timeline_seconds = int(self.timeline.value())
         s.record_dir = self.record_dir.value() or self._base.record_dir
         s.record_video = self.record_video.isChecked()

@@ -94,6 +94,11 @@ class Analysis:
         self.still = isinstance(source, ImageSource)
         self.fps = source.fps / opts.every if not self.still else 1.0
         self.interrupted = 0  # exit status of an interrupt: 130 Ctrl+C, 143 SIGTERM, 141 a reader gone
+        from dan_core.pipeline.options import EveryNth
+        from dan_core.pipeline.outputs import FrameAccount
+
+        self.frames_in = EveryNth(source, opts.every)  # counts the frames read, processed or skipped
+        self.account = FrameAccount(every=opts.every, fps=source.fps)
 
     def run(self, csv_path: Path, ann_path: Path | None) -> dict:
         """Analyse every frame into the CSV (and --annotated); the summary. Whatever was written stays on disk."""
@@ -103,7 +108,7 @@ class Analysis:
         p, o = self.pipeline, self.opts
         single = self.still and self.source.frame_count == 1
         recorder = Recorder(csv_path, p.class_names, meta=self.meta(), force=self.args.force, video_path=ann_path, fps=self.fps,
-                            single_image=single)
+                            single_image=single, blendshapes=p.config.blendshapes)
         study = None
         try:
             study = open_study(o.study, p.class_names, self.fps, csv_path, force=self.args.force)
@@ -111,7 +116,7 @@ class Analysis:
             summary = self.summary(csv_path, ann_path, totals, recorder.rows, wall)
             summary["events"] = study.stop_recording()
             recorder.close(summary={k: summary[k] for k in ("frames", "faces", "fps", "stopped_early", "interrupted", "signal",
-                                                            "events")})
+                                                            "events")}, **self.accounting(recorder))
         finally:
             if study is not None:
                 study.close()
@@ -122,7 +127,6 @@ class Analysis:
         """The per-frame step: record, stream, draw, write the drawing, count, show progress. (totals, wall seconds)"""
         from tqdm import tqdm
 
-        from dan_core.pipeline.options import every_nth
         from dan_core.pipeline.outputs import Annotate, AnnotatedVideo, LslStream, RunTotals, TimelineRows
         from dan_core.pipeline.step import FrameStep, run_stream
 
@@ -133,6 +137,7 @@ class Analysis:
                    dynamic_ncols=True)
         step = FrameStep([
             TimelineRows(recorder),
+            self.account,
             LslStream(study) if study.active else None,
             Annotate(p.class_names, self.draw) if annotated else None,
             AnnotatedVideo(recorder) if annotated else None,
@@ -143,13 +148,13 @@ class Analysis:
         try:
             # Ctrl+C / SIGTERM stop after the current frame: the CSV and the video end on the same one
             with step, interrupts_between_frames() as stop:
-                run_stream(p, every_nth(src, o.every), step, overlap=o.overlap, independent=independent,
+                run_stream(p, self.frames_in, step, overlap=o.overlap, independent=independent,
                            stop=lambda: bool(stop.signum))
             self.interrupted = stop.status
         except (KeyboardInterrupt, BrokenPipeError) as exc:  # a second Ctrl+C / SIGTERM: at once, mid-frame; or the
             self.interrupted = exit_status(exc)  # reader of the progress went away (| head): keep everything, record why
         except DanFerError as exc:  # an output failed (a full disk) and has stopped: finish the rest, then say why
-            recorder.close(summary={"frames": totals.frames, "error": str(exc)})
+            recorder.close(summary={"frames": totals.frames, "error": str(exc)}, **self.accounting(recorder))
             raise
         finally:
             try:
@@ -159,9 +164,17 @@ class Analysis:
         return totals, time.perf_counter() - t0
 
     def meta(self) -> dict:
+        from dan_core.pipeline.provenance import run_record
+
         src = self.source
-        return {"source": str(self.args.input), "source_fps": src.fps, "fps": self.fps, "every": self.opts.every,
-                "source_frames": src.frame_count, "live": src.is_live, **self.pipeline.describe()}
+        return run_record(self.pipeline, source=str(self.args.input), source_fps=src.fps, source_frames=src.frame_count,
+                          live=src.is_live, every=self.opts.every, fps=self.fps, made_by="dan-fer analyze")
+
+    def accounting(self, recorder) -> dict:
+        """The sidecar's frame accounting: read, processed, skipped by --every, dropped, rows; and the frame size."""
+        size = self.account.frame_size
+        return {"frames": self.account.totals(read=self.frames_in.read, rows=recorder.rows),
+                "source_size": list(size) if size else None}
 
     def summary(self, csv_path: Path, ann_path: Path | None, totals, rows: int, wall: float) -> dict:
         n, p = totals.frames, self.pipeline
@@ -169,6 +182,7 @@ class Analysis:
             "input": str(self.args.input), "csv": str(csv_path), "annotated": str(ann_path) if ann_path else None,
             "frames": n, "frames_with_faces": totals.with_faces, "frames_without_faces": n - totals.with_faces,
             "faces": len(totals.dominant), "rows": rows, "seconds": round(wall, 2),
+            "accounting": self.account.totals(read=self.frames_in.read, rows=rows),
             "fps": round(n / wall, 2) if wall > 0 else 0.0, "backend": p.backend, "model": p.model_name,
             "per_face": totals.per_face(p.class_names), "stopped_early": self.source.error,
             "interrupted": bool(self.interrupted), "signal": signal_name(self.interrupted),
@@ -179,10 +193,14 @@ class Analysis:
 def print_summary(s: dict) -> None:
     print(f"{s['frames']} frames in {s['seconds']:.1f} s ({s['fps']:.1f} fps, {s['backend']}, {s['model']})")
     print(f"faces: {s['faces']} tracked; frames with a face: {s['frames_with_faces']}, without: {s['frames_without_faces']}")
-    for fid, face in s["per_face"].items():
+    for fid, face in s["per_face"].items():  # shares of frames, said so: "neutral 100%" read like a probability
         shares = sorted(face["dominant_share"].items(), key=lambda kv: -kv[1])
-        text = ", ".join(f"{name} {share * 100:.0f}%" for name, share in shares[:4])
-        print(f"  face #{fid}: {face['frames']} frames, {face['first_s']:.1f}-{face['last_s']:.1f} s: {text}")
+        text = ", ".join(f"{name} in {share * 100:.0f}% of them" for name, share in shares[:4])
+        print(f"  face #{fid}: {face['frames']} frames, {face['first_s']:.1f}-{face['last_s']:.1f} s; most probable class: {text}")
+    a = s.get("accounting")
+    if a and (a["dropped"] or a["skipped_every"]):
+        print(f"frames: {a['read']} read, {a['processed']} processed, {a['skipped_every']} skipped by --every, "
+              f"{a['dropped']} dropped")
     if s["stopped_early"]:
         print(f"note: {s['stopped_early']}; all rows up to there are kept")
     for msg in s["skipped_images"]:

@@ -34,7 +34,8 @@ from dan_core.paths import refuse_overwriting_inputs
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
-FIELDS = ("every", "model", "landmarker", "backend", "precision", "max_faces")  # the options (pipeline.options) a batch offers
+FIELDS = ("every", "model", "landmarker", "backend", "precision", "max_faces", "min_face_confidence",
+          "blendshapes")  # the options (pipeline.options) a batch offers
 DEFAULTS = {"backend": "cpu"}  # where a batch's defaults differ from one analysis'
 
 
@@ -48,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_options(parser, FIELDS, defaults=DEFAULTS)
+    from dan_core.commands import batch_segments
     from dan_core.commands.batch_dask import add_cluster_arguments
 
+    batch_segments.add_arguments(parser)  # --events-dir, --baseline: DIR/segments.csv (batch_segments.py)
     add_cluster_arguments(parser)  # --scheduler, --cluster, --retries, --gpu: the batch on Dask (batch_dask.py)
 
 
@@ -152,8 +155,9 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
     ``progress(n)`` is called with frames done. Returns {"video", "csv", "status": "ok", "frames",
     ...}; raises DanFerError. The landmarker and ONNX session are kept for the process' next video.
     """
-    from dan_core.pipeline.options import every_nth, options_from
-    from dan_core.pipeline.outputs import Progress, RunTotals, TimelineRows
+    from dan_core.pipeline.options import EveryNth, options_from
+    from dan_core.pipeline.outputs import FrameAccount, Progress, RunTotals, TimelineRows
+    from dan_core.pipeline.provenance import run_record
     from dan_core.pipeline.recorder import Recorder
     from dan_core.pipeline.sources import open_source
     from dan_core.pipeline.step import FrameStep, run_stream
@@ -166,12 +170,13 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
         t0 = time.perf_counter()
         pipeline = _pipeline_for(opts.config_for(source))
         out_fps = source.fps / every
-        meta = {"source": str(video), "input": input_identity(video), "source_fps": source.fps, "fps": out_fps, "every": every,
-                "source_frames": source.frame_count, "live": False, "batch": True, **pipeline.describe()}
-        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True)
-        totals = RunTotals()
-        with FrameStep([TimelineRows(recorder), totals, Progress(progress, every=10) if progress is not None else None]) as step:
-            run_stream(pipeline, every_nth(source, every), step, overlap=opts.overlap)
+        meta = {**run_record(pipeline, source=str(video), source_fps=source.fps, source_frames=source.frame_count, live=False,
+                             every=every, made_by="dan-fer batch"), "input": input_identity(video), "batch": True}
+        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=True, blendshapes=pipeline.config.blendshapes)
+        totals, account, frames_in = RunTotals(), FrameAccount(every=every, fps=source.fps), EveryNth(source, every)
+        with FrameStep([TimelineRows(recorder), account, totals,
+                        Progress(progress, every=10) if progress is not None else None]) as step:
+            run_stream(pipeline, frames_in, step, overlap=opts.overlap)
         if totals.frames == 0:
             raise DanFerError(f"{video}: no frame could be read" + (f" ({source.error})" if source.error else ""))
         wall, frames = time.perf_counter() - t0, totals.frames
@@ -179,7 +184,8 @@ def analyze_video(video: str | os.PathLike, csv_path: str | os.PathLike, options
                    "duration_s": round(totals.last_time_s + 1.0 / max(out_fps, 1e-6), 3),
                    "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
                    "stopped_early": source.error, "interrupted": False}
-        recorder.close(summary=summary)
+        recorder.close(summary=summary, frames=account.totals(read=frames_in.read, rows=recorder.rows),
+                       source_size=list(account.frame_size) if account.frame_size else None)
         recorder = None
         return {"video": str(video), "csv": str(csv_path), "status": "ok", **summary}
     finally:
@@ -283,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
     if not videos:
         raise DanFerError("no videos found in the inputs")
     csvs = output_names(videos, out_dir)
-    refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv"], videos)
+    refuse_overwriting_inputs([*csvs, *(c.with_name(c.name + ".json") for c in csvs), out_dir / "summary.csv",
+                               out_dir / "segments.csv"], videos)
     if dask:  # --scheduler / --cluster: the same batch, one Dask task per video
         return run_on_dask(args, videos, csvs)
     cores = os.cpu_count() or 1
@@ -319,21 +326,26 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args, videos: list[Path], csvs: list[Path], results: dict[str, dict], todo: int, frames: int, wall: float,
             workers: int, threads: int) -> int:
-    """summary.csv, then the per-video outcome on stdout (one JSON object with --json); 1 when some video failed."""
+    """summary.csv (and segments.csv), then the per-video outcome on stdout (one JSON object with --json); 1 when some
+    video failed."""
+    from dan_core.commands.batch_segments import write_segments
+
     out_dir = Path(args.out_dir)
     columns, rows = summary_rows(videos, csvs, results)
-    summary_error = None
+    summary_error, segments, segment_errors = None, None, {}
     try:
         write_summary(out_dir / "summary.csv", columns, rows)
+        segments, segment_errors = write_segments(args, videos, csvs, {r["video"] for r in rows if r["status"] == "ok"})
     except DanFerError as exc:  # a full disk: the per-video outcome is still told, then this error
         summary_error = exc
-    failed = sorted({r["video"] for r in rows if r["status"] == "error"})
+    failed = sorted({r["video"] for r in rows if r["status"] == "error"} | set(segment_errors))
     analysed = [r for r in results.values() if r.get("status") == "ok"]
     report = {"videos": len(videos), "analysed": len(analysed), "skipped_complete": len(videos) - todo,
               "failed": len(failed), "errors": {r["video"]: r.get("error") for r in rows if r["status"] == "error"},
               "frames": frames, "seconds": round(wall, 2), "fps": round(frames / wall, 2) if wall > 0 else 0.0,
               "workers": workers, "threads_per_worker": threads,
               "summary": None if summary_error else str(out_dir / "summary.csv"),
+              "segments": str(segments) if segments else None, "segment_errors": segment_errors,
               "summary_error": str(summary_error) if summary_error else None}
     if args.json:
         print(json.dumps(report))
@@ -342,8 +354,10 @@ def _report(args, videos: list[Path], csvs: list[Path], results: dict[str, dict]
               f"{frames} frames in {wall:.1f} s ({report['fps']:.1f} fps, {workers} workers x {threads} threads)")
         for video, err in report["errors"].items():
             print(f"  failed: {video}: {err}")
+        for video, err in segment_errors.items():
+            print(f"  no segments: {video}: {err}")
         if summary_error is None:
-            print(f"summary: {out_dir / 'summary.csv'}")
+            print(f"summary: {out_dir / 'summary.csv'}" + (f"; segments: {segments}" if segments else ""))
     if summary_error is not None:
         raise summary_error
     return 1 if failed else 0

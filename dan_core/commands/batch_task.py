@@ -63,18 +63,11 @@ class FileRecord:
 # --------------------------------------------------------------------------------------- the files
 
 
-_HASHES: dict[tuple, str] = {}  # (path, size, mtime_ns, inode) -> sha256, per process
-
-
 def sha256_cached(path: Path) -> str:
-    """The file's sha256, hashed again only when its size, modification time or inode change."""
-    from dan_core.pipeline.landmarks import sha256_of
+    """The file's sha256, hashed again only when its size, modification time or inode change (the sidecars' own)."""
+    from dan_core.pipeline.provenance import file_sha256
 
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key not in _HASHES:
-        _HASHES[key] = sha256_of(path)
-    return _HASHES[key]
+    return file_sha256(path)
 
 
 def _resolve(role: str, given: str | None) -> Path:

@@ -191,6 +191,7 @@ def make_report(args: argparse.Namespace, opts, measure: Measure, wall: float, c
         # CPU time of this process per frame, all threads: what a frame costs however busy the machine is
         "cpu_ms_per_frame": round(cpu * 1000.0 / measured, 2) if measured else 0.0,
         "backend": backend, "overlap": opts.overlap, "threads": opts.pipeline.threads, "cpu_count": os.cpu_count(),
+        "head_pose": True, "blendshapes": opts.pipeline.blendshapes,  # the pose is always on; blendshapes with --blendshapes
         "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "stages_ms": {k: {"median": round(float(np.median(v)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
                       for k, v in measure.samples.items() if v},
@@ -200,7 +201,8 @@ def make_report(args: argparse.Namespace, opts, measure: Measure, wall: float, c
 def print_report(report: dict) -> None:
     w, h = report["frame_size"]
     print(f"{report['input']}: {report['frames']} frames {w}x{h}, {report['faces_per_frame']} faces/frame, "
-          f"{report['backend']}, overlap {'on' if report['overlap'] else 'off'}, load average {report['load_avg']}")
+          f"{report['backend']}, overlap {'on' if report['overlap'] else 'off'}, head pose on, blendshapes "
+          f"{'on' if report['blendshapes'] else 'off'}, load average {report['load_avg']}")
     print(f"{'stage':<10} {'median ms':>10} {'p95 ms':>10}")
     notes = {"lsl": "  (LSL outlets and marker placing)",
              "latency": "  (frame read -> result)", "interval": "  (between results = 1/fps)", "draw": "  (not in fps)"}

@@ -25,6 +25,7 @@ from dan_core.pipeline.align import Aligner, source_size_for, template_for, to_m
 from dan_core.pipeline.backends import BACKENDS, make_backend, model_info
 from dan_core.pipeline.frames import as_bgr
 from dan_core.pipeline.landmarks import FaceLandmarks, five_points, resolve_landmarker
+from dan_core.pipeline.measures import HeadPose, head_pose, quality, valence
 from dan_core.pipeline.precision import PRECISIONS, choose_model
 from dan_core.pipeline.tracking import Tracker
 
@@ -44,13 +45,18 @@ class PipelineConfig:
     precision: str = option("auto", "fp32: the float model; int8: its int8 twin beside it (<name>_int8.onnx); auto: int8 "
                             "where that twin exists and the CPU has VNNI, else fp32", group=PIPELINE, choices=PRECISIONS)
     max_faces: int = option(4, "most faces per frame", group=PIPELINE, bounds=(1, None))
-    # analyses keep every frame's own probabilities; the app smooths its live view (AppSettings.smoothing)
+    # one default for every front end (the app's live view and recording, analyze, batch): each frame's own
+    # probabilities; smoothing is a choice the sidecar records, and an analysis can make it afterwards from the CSV
     smoothing: float = option(0.0, "EMA factor per face in [0, 1); 0 (the default) = off", group=PIPELINE, bounds=(0, 1),
                               high_open=True)
     max_missed: int = option(10, "frames a face may be unseen before its ID ends", group=PIPELINE, bounds=(0, None))
     mode: str = "video"  # "video" (strictly increasing timestamps) or "image" (independent stills): from the source
     threads: int = option(0, "ONNX Runtime threads; 0 (the default) = one per core", group=PIPELINE, bounds=(0, None))
-    min_confidence: float = 0.5  # MediaPipe detection / presence / tracking confidence
+    min_face_confidence: float = option(0.5, "MediaPipe's face detection, presence and tracking confidence; lower finds "
+                                        "more faces (and more false ones); on stills also the threshold of the second "
+                                        "look at faces the first pass missed", group=PIPELINE, bounds=(0, 1))
+    blendshapes: bool = option(False, "also record MediaPipe's 52 blendshape coefficients per face (facial movements, "
+                               "0..1; not FACS action units)", group=PIPELINE)
 
 
 @dataclass
@@ -64,6 +70,10 @@ class FaceResult:
     attention: np.ndarray  # (K, h, w) float32 raw per-head maps
     matrix: np.ndarray  # (2, 3) float32 frame -> aligned crop
     crop: np.ndarray  # (S, S, 3) uint8 BGR aligned face as fed to the model
+    pose: HeadPose | None = None  # yaw, pitch, roll in degrees (measures.head_pose)
+    blendshapes: np.ndarray | None = None  # (52,) float32 MediaPipe's coefficients, with PipelineConfig.blendshapes
+    valence: float = float("nan")  # FaceReader's valence of ``probs`` (measures.valence); NaN: the model has no happiness
+    quality: str = "ok"  # measures.quality: ok, or small / pose / edge joined by +
 
 
 @dataclass
@@ -87,6 +97,8 @@ class Detections:
     matrices: list[np.ndarray]
     crops: list[np.ndarray]
     timings: dict[str, float]
+    poses: list[HeadPose | None] = field(default_factory=list)  # one per face
+    blendshapes: list[np.ndarray | None] = field(default_factory=list)
 
 
 class LandmarkerClock:
@@ -154,7 +166,7 @@ class Pipeline:
         self.aligner = Aligner(self.template, self.input_size, source_size=source_size_for(self.meta))
         self.landmarker_path = resolve_landmarker(config.landmarker)
         self._landmarks = FaceLandmarks(self.landmarker_path, max_faces=config.max_faces, mode=config.mode,
-                                        min_confidence=config.min_confidence)
+                                        min_confidence=config.min_face_confidence, blendshapes=config.blendshapes)
         self.tracker = Tracker(max_missed=config.max_missed)
         self._clock = LandmarkerClock()
         self._lock = threading.Lock()
@@ -198,7 +210,7 @@ class Pipeline:
         self._count = index + 1
         h, w = bgr.shape[:2]
         return Detections(index, float(time_s), (w, h), [f.landmarks for f in faces], [f.box for f in faces],
-                          matrices, crops, timings)
+                          matrices, crops, timings, [head_pose(f.matrix) for f in faces], [f.blendshapes for f in faces])
 
     def classify(self, det: Detections) -> FrameResult:
         """One DAN batch for all faces of a frame, then tracking and smoothing (thread: the caller's)."""
@@ -213,8 +225,12 @@ class Pipeline:
         for i, face_id in enumerate(ids):
             p = self.tracker.smooth(face_id, probs[i], self.config.smoothing)
             k = int(np.argmax(p))
-            faces.append(FaceResult(face_id, tuple(int(v) for v in det.boxes[i]), det.landmarks[i], p,  # type: ignore[arg-type]
-                                    self.class_names[k], float(p[k]), attention[i], det.matrices[i], det.crops[i]))
+            box = tuple(int(v) for v in det.boxes[i])
+            pose = det.poses[i] if i < len(det.poses) else None
+            faces.append(FaceResult(face_id, box, det.landmarks[i], p, self.class_names[k], float(p[k]),  # type: ignore[arg-type]
+                                    attention[i], det.matrices[i], det.crops[i], pose,
+                                    det.blendshapes[i] if i < len(det.blendshapes) else None, valence(p, self.class_names),
+                                    quality(box, det.landmarks[i], det.frame_size, pose)))
         timings["track"] = _ms(t0)
         return FrameResult(det.index, det.time_s, det.frame_size, faces, timings)
 
@@ -304,8 +320,12 @@ class Pipeline:
             q.put(exc)
 
     def reset(self) -> None:
-        """Start new tracks (e.g. after a seek); IDs are still never reused."""
+        """Start new tracks (a new source); IDs are still never reused."""
         self.tracker.reset()
+
+    def jump(self) -> None:
+        """The next frame follows a seek in the same source: its faces keep the IDs of the nearest tracks."""
+        self.tracker.jump()
 
     def close(self) -> None:
         self._landmarks.close()

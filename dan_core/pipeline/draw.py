@@ -96,9 +96,19 @@ def blend_heatmap(frame: np.ndarray, attention: np.ndarray, matrix: np.ndarray, 
 
 
 # ----------------------------------------------------------------------------- text and bars
+SHADOW = 1  # pixels: the text's dark copy, down and right, that keeps it readable on any background
+
+
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color: BGR, thickness: int = 1) -> None:
-    cv2.putText(img, text, org, FONT, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    """Text with a one-pixel drop shadow: as wide as the text plus ``SHADOW`` (a thicker shadow stuck out to the right:
+    "neutrall", "happinesss")."""
+    cv2.putText(img, text, (org[0] + SHADOW, org[1] + SHADOW), FONT, scale, (0, 0, 0), thickness, cv2.LINE_AA)
     cv2.putText(img, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
+
+
+def text_width(text: str, scale: float, thickness: int = 1) -> int:
+    """Pixels ``_text`` takes across."""
+    return int(cv2.getTextSize(text, FONT, scale, thickness)[0][0]) + SHADOW
 
 
 def _panel(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, alpha: float = 0.55) -> None:
@@ -124,9 +134,10 @@ def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict
     h, w = img.shape[:2]
     row = max(int(16 * scale), 9)
     font = 0.42 * scale
-    label_w = int(max(cv2.getTextSize(str(n), FONT, font, 1)[0][0] for n in class_names)) + 6
+    label_w = max(text_width(str(n), font) for n in class_names) + 6
     bar_w = int(70 * scale)
-    pw, ph = label_w + bar_w + 12 + int(34 * scale), row * len(class_names) + 8
+    pct_w = text_width("100%", font)  # the widest percentage, inside the panel
+    pw, ph = 4 + label_w + bar_w + 4 + pct_w + 4, row * len(class_names) + 8
     px = _side_x(anchor_box, pw, w)
     py = int(np.clip(anchor_box[1], 0, max(h - ph, 0)))
     _panel(img, px, py, px + pw, py + ph)
@@ -137,7 +148,8 @@ def draw_prob_bars(img: np.ndarray, probs: np.ndarray, class_names, colors: dict
         bx = px + 4 + label_w
         cv2.rectangle(img, (bx, ty + 3), (bx + bar_w, ty + row - 3), (90, 90, 90), 1)
         cv2.rectangle(img, (bx, ty + 3), (bx + int(round(bar_w * p)), ty + row - 3), colors[name], -1)
-        _text(img, f"{p * 100:3.0f}%", (bx + bar_w + 4, ty + row - 4), font, (235, 235, 235))
+        pct = f"{p * 100:.0f}%"
+        _text(img, pct, (bx + bar_w + 4 + pct_w - text_width(pct, font), ty + row - 4), font, (235, 235, 235))  # right-aligned
     return px, py, pw, ph
 
 

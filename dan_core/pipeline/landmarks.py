@@ -206,6 +206,8 @@ def captured_stderr() -> Iterator[list[str]]:
 class DetectedFace:
     landmarks: np.ndarray  # (478, 2) float32 frame pixels
     box: tuple[int, int, int, int]  # x, y, w, h of the landmarks, clipped to the frame
+    matrix: np.ndarray | None = None  # (4, 4) float32 facial transformation matrix: the head pose (measures.head_pose)
+    blendshapes: np.ndarray | None = None  # (52,) float32 in measures.BLENDSHAPE_NAMES order, when asked for
 
 
 def landmarks_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -223,10 +225,15 @@ class FaceLandmarks:
     in a large still a face of 10% of the width is easily missed. In IMAGE mode, stills of at least
     ``tile_min_side`` pixels are therefore also searched in 2 x 2 overlapping tiles (each 70% of
     the frame), and detections of the same face are merged (IoU > 0.3, the whole-frame one wins).
+
+    Then, for stills, ``second_look.SecondLook`` looks again around the faces the bundle's own detector
+    sees (at ``min_confidence``) where none was found. Every face comes with MediaPipe's facial
+    transformation matrix (the head pose; its cost is a few matrix products) and, with ``blendshapes``,
+    its 52 blendshape coefficients (a second small network).
     """
 
     def __init__(self, model_path: str | os.PathLike, *, max_faces: int = 4, mode: str = "video",
-                 min_confidence: float = 0.5, tile_min_side: int = 800) -> None:
+                 min_confidence: float = 0.5, tile_min_side: int = 800, blendshapes: bool = False) -> None:
         if mode not in ("video", "image"):
             raise DanFerError(f"unknown landmarker mode {mode!r} (use video or image)")
         import mediapipe as mp
@@ -244,7 +251,8 @@ class FaceLandmarks:
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=data), running_mode=running, num_faces=max(1, int(max_faces)),
             min_face_detection_confidence=min_confidence, min_face_presence_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
+            min_tracking_confidence=min_confidence, output_facial_transformation_matrixes=True,
+            output_face_blendshapes=bool(blendshapes),
         )
         try:
             with captured_stderr():
@@ -257,13 +265,29 @@ class FaceLandmarks:
         self._last_ms = -1
         self.max_faces = max(1, int(max_faces))
         self.tile_min_side = tile_min_side
+        self._second = None
+        if mode == "image":
+            from dan_core.pipeline.second_look import SecondLook
+
+            self._second = SecondLook(data, min_confidence)
 
     def detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
         """Faces in one RGB uint8 frame (H, W, 3), in frame pixels."""
         faces = self._detect(rgb, time_s)
-        h, w = rgb.shape[:2]
-        if self.mode != "image" or not self.tile_min_side or max(h, w) < self.tile_min_side or len(faces) >= self.max_faces:
+        if self.mode != "image" or len(faces) >= self.max_faces:
             return faces
+        h, w = rgb.shape[:2]
+        large = bool(self.tile_min_side) and max(h, w) >= self.tile_min_side
+        if large:
+            faces = self._tiles(rgb, faces, time_s)
+        if self._second is not None and len(faces) < self.max_faces:
+            faces += self._second.look(rgb, [f.box for f in faces], lambda crop: self._detect(crop, time_s), tiles=large,
+                                       room=self.max_faces - len(faces))
+        return faces
+
+    def _tiles(self, rgb: np.ndarray, faces: list[DetectedFace], time_s: float) -> list[DetectedFace]:
+        """``faces`` and those found in 2 x 2 overlapping tiles of the still (each 70% of it), merged."""
+        h, w = rgb.shape[:2]
         th, tw = int(h * 0.7), int(w * 0.7)
         for y0 in (0, h - th):
             for x0 in (0, w - tw):
@@ -271,7 +295,7 @@ class FaceLandmarks:
                     pts = f.landmarks + np.array([x0, y0], np.float32)
                     box = landmarks_box(pts, w, h)
                     if len(faces) < self.max_faces and all(iou(box, g.box) <= 0.3 for g in faces):
-                        faces.append(DetectedFace(pts, box))
+                        faces.append(DetectedFace(pts, box, f.matrix, f.blendshapes))
         return faces
 
     def _detect(self, rgb: np.ndarray, time_s: float) -> list[DetectedFace]:
@@ -284,15 +308,22 @@ class FaceLandmarks:
         else:
             result = self._landmarker.detect(image)
         faces = []
-        for face in result.face_landmarks:
+        matrices = result.facial_transformation_matrixes or []
+        shapes = result.face_blendshapes or []
+        for i, face in enumerate(result.face_landmarks):
             pts = np.array([(p.x * w, p.y * h) for p in face], np.float32)  # (478, 2) pixels
-            faces.append(DetectedFace(pts, landmarks_box(pts, w, h)))
+            matrix = np.asarray(matrices[i], np.float32) if i < len(matrices) else None  # (4, 4)
+            coefficients = np.array([c.score for c in shapes[i]], np.float32) if i < len(shapes) else None  # (52,)
+            faces.append(DetectedFace(pts, landmarks_box(pts, w, h), matrix, coefficients))
         return faces
 
     def close(self) -> None:
         if self._landmarker is not None:
             self._landmarker.close()
             self._landmarker = None
+        if self._second is not None:
+            self._second.close()
+            self._second = None
 
     def __enter__(self) -> FaceLandmarks:
         return self

@@ -32,7 +32,7 @@ from pathlib import Path
 from dan_core.errors import DanFerError
 from dan_core.pipeline.core import Detections, FrameResult, Pipeline
 from dan_core.pipeline.handoff import LatestSlot, RateMeter
-from dan_core.pipeline.outputs import AnnotatedVideo, LslStream, TimelineRows
+from dan_core.pipeline.outputs import AnnotatedVideo, FrameAccount, LslStream, TimelineRows
 from dan_core.pipeline.playback import Captured, SourceEnd
 from dan_core.pipeline.recorder import Recorder
 from dan_core.pipeline.render import LiveView, Rendered, RenderOptions
@@ -79,6 +79,7 @@ class RecordingEnd:
     failed: bool  # a file could not be written or finished: the recording must not be called saved
     problems: tuple[str, ...] = ()  # what could not be finished (the markers, the end of a file)
     cause: str | None = None  # why it stopped by itself (its CSV could not be written); None when it was stopped
+    frames: dict | None = None  # outputs.FrameAccount.totals: read, processed, dropped, the longest gap
 
 
 @dataclass
@@ -120,6 +121,8 @@ class LiveAnalysis:
         self._fps = 0.0  # the source's frame rate: the LSL outlet's nominal rate
         self._recorder: Recorder | None = None
         self._rows: TimelineRows | None = None
+        self._account: FrameAccount | None = None  # the recording's frame accounting
+        self._new_source = True  # the next frame starts new tracks (else a change of generation is a seek)
         self._video: AnnotatedVideo | None = None
         self._step = FrameStep(on_failure=self._on_output_failed)
         self._update = LiveUpdate()  # the one take() is building
@@ -134,7 +137,7 @@ class LiveAnalysis:
         rec = self._recorder
         self._rows = TimelineRows(rec) if rec is not None else None
         self._video = AnnotatedVideo(rec) if rec is not None and rec.video is not None else None
-        self._step.use([self._rows, LslStream(self._study), self._view, self._video])
+        self._step.use([self._rows, self._account, LslStream(self._study), self._view, self._video])
 
     @property
     def pipeline(self) -> Pipeline | None:
@@ -176,6 +179,7 @@ class LiveAnalysis:
         self._detected.clear()
         if forget:
             self._last = self._last_captured = None
+            self._new_source = True
 
     def close(self) -> None:
         """The per-frame step's outputs, the study links and the pipeline (after ``stop`` and ``stop_recording``)."""
@@ -245,7 +249,7 @@ class LiveAnalysis:
         image, result, pipeline = captured.frame.image_bgr, None, self._pipeline
         if pipeline is not None and detected.detections is not None:
             if captured.generation != self._last_generation:
-                pipeline.reset()  # after a seek or a new source: fresh tracks, no smoothing across the jump
+                self._jumped(pipeline)
                 self._last_generation = captured.generation
             t0 = time.perf_counter()
             result = pipeline.classify(detected.detections)  # carries the frame's own time and index
@@ -257,6 +261,17 @@ class LiveAnalysis:
             self._view.render(image, result, fresh=True)
         self._last = (captured, result)
         return Shown(captured, result, view, {**(result.timings if result is not None else {}), "draw_app": view.draw_ms})
+
+    def _jumped(self, pipeline: Pipeline) -> None:
+        """The frame follows a new source (fresh tracks) or a seek (the nearest tracks keep their IDs: a replayed person
+        stays #1); no smoothing across either; the recording counts a seek, not dropped frames."""
+        if self._new_source:
+            pipeline.reset()
+            self._new_source = False
+        else:
+            pipeline.jump()
+        if self._account is not None:
+            self._account.jumped()
 
     def redraw(self, options: RenderOptions) -> Shown | None:
         """The last frame drawn again with new options (paused, or a still); None before the first frame."""
@@ -283,21 +298,27 @@ class LiveAnalysis:
         return self._recorder.rows if self._recorder is not None else None
 
     def start_recording(self, csv_path: str | os.PathLike, *, video_path: str | os.PathLike | None = None, force: bool = False,
-                        meta: dict | None = None, fps: float = 0.0) -> None:
-        """Record from the next frame on: the timeline CSV (+ sidecar), the markers' events file and, with ``video_path``,
-        the annotated video. DanFerError (nothing left open) when no model is loaded or a file cannot be made."""
+                        source: dict | None = None) -> None:
+        """Record from the next frame on: the timeline CSV (+ the sidecar ``dan-fer analyze`` writes: ``provenance``), the
+        markers' events file and, with ``video_path``, the annotated video. ``source``: what the sidecar says of the source
+        (``source``, ``source_fps``, ``source_frames``, ``live``). DanFerError (nothing left open) when no model is loaded
+        or a file cannot be made."""
+        from dan_core.pipeline.provenance import run_record
+
         pipeline = self._pipeline
         if pipeline is None:
             raise DanFerError("cannot record: no model is loaded (choose one in Settings)")
         self.stop_recording()
-        recorder = Recorder(csv_path, pipeline.class_names, meta=meta, force=force, video_path=video_path,
-                            fps=fps if fps > 0 else 25.0)
+        src = {"source": None, "source_fps": None, "source_frames": None, "live": False, **(source or {})}
+        fps = float(src["source_fps"] or 0.0)
+        recorder = Recorder(csv_path, pipeline.class_names, meta=run_record(pipeline, **src, made_by="dan-fer app"), force=force,
+                            video_path=video_path, fps=fps if fps > 0 else 25.0, blendshapes=pipeline.config.blendshapes)
         try:
             self._study.start_recording(recorder.path, force=force)  # <csv>.events.csv, created at the first marker
         except DanFerError:
             recorder.close()
             raise
-        self._recorder = recorder
+        self._recorder, self._account = recorder, FrameAccount(fps=fps)
         self._use_outputs()
 
     def stop_recording(self, *, cause: str | None = None) -> RecordingEnd | None:
@@ -305,6 +326,7 @@ class LiveAnalysis:
         recorder, self._recorder = self._recorder, None
         if recorder is None:
             return None
+        account, self._account = self._account, None
         self._use_outputs()
         problems, failed = [], cause is not None
         try:
@@ -312,12 +334,15 @@ class LiveAnalysis:
         except DanFerError as exc:  # the markers placed so far stay on disk
             events = None
             problems.append(f"the markers could not be finished: {exc}")
+        frames = account.totals(rows=recorder.rows) if account is not None else None
+        size = account.frame_size if account is not None else None
         try:
-            recorder.close(**({"events": events} if events else {}))
+            recorder.close(**({"events": events} if events else {}), frames=frames, source_size=list(size) if size else None)
         except DanFerError as exc:  # e.g. the disk filled up at the very end
             failed = True
             problems.append(f"the recording could not be finished: {exc}")
-        return RecordingEnd(Path(recorder.path), recorder.video_path, int(recorder.rows_written), failed, tuple(problems), cause)
+        return RecordingEnd(Path(recorder.path), recorder.video_path, int(recorder.rows_written), failed, tuple(problems), cause,
+                            frames)
 
     def _drop_video(self) -> None:
         if self._recorder is not None:

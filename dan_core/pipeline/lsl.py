@@ -1,7 +1,8 @@
 """Lab Streaming Layer: our expressions and markers out, a stimulus program's markers in (pylsl).
 
 - ``FaceOutlet``: stream ``<name>`` (``--lsl-name``, default ``dan-fer``), type ``FacialExpression``,
-  one float32 sample per face per processed frame: ``face_id, x, y, w, h, <one per class>``;
+  one float32 sample per face per processed frame: ``face_id, x, y, w, h, <one per class>, yaw, pitch, roll``
+  (head pose in degrees, NaN when a face has none);
   channel labels in ``desc/channels/channel/label`` and the class order in ``desc/classes/class``;
   nominal rate = the source's frame rate. Each sample carries the moment its frame left the
   source, on LSL's clock.
@@ -43,6 +44,7 @@ STREAM_NAME = "dan-fer"
 STREAM_TYPE = "FacialExpression"
 MARKER_TYPE = "Markers"
 FIXED_CHANNELS = ("face_id", "x", "y", "w", "h")
+POSE_CHANNELS = ("yaw", "pitch", "roll")  # degrees (measures.head_pose), after the classes
 
 
 @dataclass
@@ -124,7 +126,20 @@ def lsl_offset() -> float:
 
 
 def channel_labels(class_names: Sequence[str]) -> list[str]:
-    return [*FIXED_CHANNELS, *class_names]
+    return [*FIXED_CHANNELS, *class_names, *POSE_CHANNELS]
+
+
+def channel_unit(name: str) -> str:
+    if name == "face_id":
+        return "id"
+    if name in FIXED_CHANNELS:
+        return "pixels"
+    return "degrees" if name in POSE_CHANNELS else "probability"
+
+
+def pose_values(face) -> list[float]:
+    pose = getattr(face, "pose", None)
+    return [math.nan] * 3 if pose is None else [float(pose.yaw), float(pose.pitch), float(pose.roll)]
 
 
 class FaceOutlet:
@@ -145,7 +160,7 @@ class FaceOutlet:
         for name in labels:
             ch = channels.append_child("channel")
             ch.append_child_value("label", name)
-            ch.append_child_value("unit", "pixels" if name in FIXED_CHANNELS[1:] else ("id" if name == "face_id" else "probability"))
+            ch.append_child_value("unit", channel_unit(name))
         classes = desc.append_child("classes")
         for name in self.class_names:
             classes.append_child_value("class", name)
@@ -161,7 +176,7 @@ class FaceOutlet:
         for f in result.faces:
             x, y, w, h = f.box
             self._outlet.push_sample([float(f.face_id), float(x), float(y), float(w), float(h),
-                                      *(float(p) for p in f.probs)], stamp)
+                                      *(float(p) for p in f.probs), *pose_values(f)], stamp)
             self.samples += 1
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ the saved setting). The app's settings take their defaults from the same fields.
 range is one error line (``cli_fields.ranged``).
 
     AnalysisOptions
-      pipeline: PipelineConfig   model, landmarker, backend, max_faces, smoothing, max_missed, threads
+      pipeline: PipelineConfig   model, landmarker, backend, max_faces, smoothing, max_missed, threads,
+                                 min_face_confidence, blendshapes
       overlap, every             how frames go through it
       draw: RenderOptions        heatmap, opacity, landmarks (annotated output, the app's view)
       study: StudyOptions        lsl, lsl_markers, lsl_scope, lsl_name (study.py)
@@ -43,7 +44,8 @@ class AnalysisOptions:
         return dataclasses.replace(self.pipeline, mode=source_mode(source))
 
 
-PIPELINE_FIELDS = ("model", "landmarker", "backend", "precision", "max_faces", "smoothing", "max_missed", "threads", "overlap")
+PIPELINE_FIELDS = ("model", "landmarker", "backend", "precision", "max_faces", "smoothing", "max_missed", "threads",
+                   "min_face_confidence", "blendshapes", "overlap")
 STUDY_FIELDS = tuple(f.name for f in dataclasses.fields(StudyOptions))  # every study option: LSL, marker sources
 
 
@@ -69,17 +71,22 @@ def configure_lsl(study: StudyOptions) -> None:
         configure(scope=study.lsl_scope, name=study.lsl_name)
 
 
-def every_nth(source: FrameSource, every: int) -> Iterator[Frame]:
-    """Frames 0, N, 2N, ... of a source; videos skip the others without decoding them."""
-    if every <= 1:
-        yield from source
-        return
-    if isinstance(source, VideoSource):
-        it = iter(source)
-        for frame in it:
-            yield frame
-            source.skip(every - 1)
-        return
-    for frame in source:
-        if frame.index % every == 0:
-            yield frame
+class EveryNth:
+    """Frames 0, N, 2N, ... of a source; videos skip the others without decoding them. ``read``: the frames taken
+    from the source so far, processed or skipped (the sidecar's frame accounting)."""
+
+    def __init__(self, source: FrameSource, every: int) -> None:
+        self.source, self.every, self.read = source, max(int(every), 1), 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        source, every = self.source, self.every
+        if every > 1 and isinstance(source, VideoSource):
+            for frame in source:
+                self.read += 1
+                yield frame
+                self.read += source.skip(every - 1)
+            return
+        for frame in source:
+            self.read += 1
+            if frame.index % every == 0:
+                yield frame

@@ -2,9 +2,9 @@
 
 Which front end runs which, in this order (a front end's own outputs live in its module):
 
-    app (live.LiveAnalysis)  TimelineRows [1]  LslStream      render.LiveView  AnnotatedVideo [2]
-    analyze                  TimelineRows      LslStream [3]  Annotate [4]     AnnotatedVideo [4]  RunTotals  ProgressBar
-    batch                    TimelineRows                                                          RunTotals  Progress
+    app (live.LiveAnalysis)  TimelineRows [1]  FrameAccount [1]  LslStream      render.LiveView  AnnotatedVideo [2]
+    analyze                  TimelineRows      FrameAccount      LslStream [3]  Annotate [4]     AnnotatedVideo [4]  RunTotals  ProgressBar
+    batch                    TimelineRows      FrameAccount                                                          RunTotals  Progress
     bench                    Measure, Timed(LslStream) [3]
 
     [1] while recording  [2] while recording with video  [3] with --lsl or --lsl-markers  [4] with --annotated
@@ -37,6 +37,59 @@ class TimelineRows(RecorderOutput):
 
     def frame(self, item: AnalysedFrame) -> None:
         self.recorder.write(item.result)
+
+
+class FrameAccount:
+    """Count: every frame accounted for. Processed frames, and the frames of the source between them that were not
+    processed: skipped by ``--every``, or dropped (a live view keeps up by dropping frames), with the longest run of
+    dropped frames. Frame numbers are the source's; ``jumped()`` says the next frame follows a seek (a new span)."""
+
+    def __init__(self, *, every: int = 1, fps: float = 0.0) -> None:
+        self.every, self.fps = max(int(every), 1), float(fps or 0.0)
+        self.processed = self.dropped = self.seeks = self.spanned = 0
+        self.longest_gap = 0  # frames in the longest run of dropped frames
+        self.longest_gap_at: float | None = None  # media time (s) of the frame after that run
+        self.frame_size: tuple[int, int] | None = None
+        self._first: int | None = None  # first frame of the current span
+        self._last: int | None = None
+        self._jumped = False
+
+    def jumped(self) -> None:
+        self._jumped = True
+
+    def frame(self, item: AnalysedFrame) -> None:
+        r = item.result
+        self.frame_size = self.frame_size or tuple(r.frame_size)
+        self.processed += 1
+        if self._last is None or self._jumped or r.index <= self._last:
+            self.seeks += self._last is not None
+            self._close_span()
+            self._first, self._jumped = r.index, False
+        else:
+            gap = r.index - self._last - 1
+            skipped = min(gap, self.every - 1)  # --every's, between two processed frames
+            self.dropped += gap - skipped
+            if gap - skipped > self.longest_gap:
+                self.longest_gap, self.longest_gap_at = gap - skipped, r.time_s
+        self._last = r.index
+
+    def _close_span(self) -> None:
+        if self._first is not None and self._last is not None:
+            self.spanned += self._last - self._first + 1
+
+    def totals(self, *, read: int | None = None, rows: int | None = None) -> dict:
+        """For the sidecar: frames read from the source (``read``: counted where they were read; else the frames spanned
+        by the processed ones), processed, skipped by --every, dropped, the longest run dropped, seeks, rows."""
+        spanned = self.spanned + (self._last - self._first + 1 if self._first is not None and self._last is not None else 0)
+        read = spanned if read is None else read
+        gap_s = round(self.longest_gap / self.fps, 3) if self.fps > 0 else None
+        return {"read": int(read), "processed": self.processed, "skipped_every": int(read - self.processed - self.dropped),
+                "dropped": self.dropped, "longest_gap_frames": self.longest_gap, "longest_gap_s": gap_s,
+                "longest_gap_at_s": None if self.longest_gap_at is None else round(self.longest_gap_at, 3),
+                "seeks": self.seeks, **({"rows": int(rows)} if rows is not None else {})}
+
+    def close(self) -> None:
+        pass
 
 
 class LslStream:

@@ -86,8 +86,9 @@ class Recorder:
     """
 
     def __init__(self, csv_path: str | os.PathLike, class_names, *, meta: dict | None = None, force: bool = False,
-                 video_path: str | os.PathLike | None = None, fps: float = 25.0, single_image: bool = False) -> None:
-        self.timeline = TimelineWriter(csv_path, class_names, meta=meta, force=force)
+                 video_path: str | os.PathLike | None = None, fps: float = 25.0, single_image: bool = False,
+                 blendshapes: bool = False) -> None:
+        self.timeline = TimelineWriter(csv_path, class_names, meta=meta, force=force, blendshapes=blendshapes)
         self.video: AnnotatedWriter | None = None
         if video_path is not None:
             try:

@@ -1,7 +1,7 @@
-"""The emotion timeline: one CSV row per face per processed frame, plus a JSON sidecar.
+"""The emotion timeline: one CSV row per face per processed frame (one row for a frame without a face), plus a JSON sidecar.
 
-Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence
-(declared once, in ``columns``).
+Columns: time_s, frame, face_id, x, y, w, h, <one probability column per class>, dominant, confidence,
+faces, detection, valence, yaw, pitch, roll[, MediaPipe's 52 blendshapes] (declared once, in ``columns``).
 Rows are written as whole lines in one unbuffered write per flush, at least once a second (a
 timer thread flushes even when no frame arrives), so a crash or ``kill -9`` loses at most the
 last second and never leaves half a line. The sidecar ``<csv>.json`` holds the model, class
@@ -34,9 +34,10 @@ def sidecar_path(csv_path: str | os.PathLike) -> Path:
 
 class TimelineWriter:
     def __init__(self, path: str | os.PathLike, class_names, *, meta: dict | None = None, force: bool = False,
-                 flush_interval: float = 1.0) -> None:
+                 flush_interval: float = 1.0, blendshapes: bool = False) -> None:
         self.path = Path(path)
         self.class_names = tuple(class_names)
+        self.blendshapes = blendshapes  # the 52 blendshape columns (columns.BLENDSHAPES)
         self.meta_path = sidecar_path(self.path)
         check_writable(self.path, force=force, what="CSV")
         if self.meta_path.exists() and not force:
@@ -56,7 +57,7 @@ class TimelineWriter:
         self._pending: list[str] = []
         self._closed = False
         try:
-            self._f.write([csv_line(columns.header(self.class_names))])
+            self._f.write([csv_line(columns.header(self.class_names, blendshapes=blendshapes))])
             self._write_meta()
         except (OSError, DanFerError) as exc:  # not even the header fits: leave nothing behind
             self._f.close()
@@ -85,11 +86,14 @@ class TimelineWriter:
         return self.error
 
     def write(self, result) -> None:
-        """Queue one row per face of a FrameResult; flushed by the timer (at most one second later).
+        """Queue one row per face of a FrameResult (a frame without a face: one row with ``faces`` 0); flushed by the
+        timer (at most one second later).
 
         Raises the flush's DanFerError once a write to the file has failed (the disk is full ...).
         """
-        lines = [csv_line(columns.row(result, f)) for f in result.faces]
+        b = self.blendshapes
+        lines = [csv_line(columns.row(result, f, blendshapes=b)) for f in result.faces] or \
+            [csv_line(columns.frame_row(result, self.class_names, blendshapes=b))]
         with self._lock:
             if self.error is not None:
                 raise self._report()
@@ -163,18 +167,35 @@ class TimelineWriter:
 
 
 @dataclass
+class Frames:
+    """Every processed frame of a timeline, once: its time, number and faces (0: none was found)."""
+
+    time_s: np.ndarray
+    frame: np.ndarray
+    faces: np.ndarray
+    every_frame: bool  # the file has a row for every processed frame; older files only for frames with a face
+
+
+@dataclass
 class Timeline:
-    """A timeline CSV read back: class names, one array per column, the sidecar, and what was skipped."""
+    """A timeline CSV read back: class names, one array per column (face rows only), every frame, the sidecar,
+    and what was skipped."""
 
     classes: list[str]
     cols: dict[str, np.ndarray]
     meta: dict
     bad_rows: int = 0  # whole lines whose values do not parse (wrong count, empty, text, NaN ...)
     first_bad_line: int | None = None  # 1-based line number in the file
+    frames: Frames | None = None
 
     @property
     def rows(self) -> int:
         return len(self.cols["time_s"])
+
+    @property
+    def measures(self) -> list[str]:
+        """The per-face numbers this file has: the class probabilities, then valence, pose and blendshapes if present."""
+        return [*self.classes, *(m for m in columns.MEASURES if m in self.cols)]
 
     def warning(self) -> str | None:
         """One line about the skipped rows, or None when every row was good."""
@@ -194,6 +215,32 @@ def _parse_row(row: list[str], header: list[str], classes: list[str]) -> list | 
         return None
 
 
+def _frame_row(row: list[str], header: list[str]) -> tuple[float, int] | None:
+    """(time_s, frame) of a frame-without-a-face row (``faces`` 0, every face column empty), else None."""
+    if "faces" not in header or len(row) != len(header) or row[header.index("face_id")] != "":
+        return None
+    values = dict(zip(header, row))
+    if values["faces"] != "0" or any(v for k, v in values.items() if k not in ("time_s", "frame", "faces")):
+        return None
+    try:
+        return columns.column("time_s").read(values["time_s"], ()), columns.column("frame").read(values["frame"], ())
+    except ValueError:
+        return None
+
+
+def _frames(cols: dict[str, np.ndarray], empty: list[tuple[float, int]], every_frame: bool) -> Frames:
+    """Each processed frame once (by frame number, in time order): face rows and frame-without-a-face rows together."""
+    seen: dict[int, tuple[float, int]] = {}
+    for t, f in zip(cols["time_s"].tolist(), cols["frame"].tolist()):
+        n = seen.get(f, (t, 0))[1]
+        seen[f] = (t, n + 1)
+    for t, f in empty:
+        seen.setdefault(f, (t, 0))
+    order = sorted(seen, key=lambda f: (seen[f][0], f))
+    return Frames(np.array([seen[f][0] for f in order], np.float64), np.array(order, np.int64),
+                  np.array([seen[f][1] for f in order], np.int64), every_frame)
+
+
 def load_timeline(path: str | os.PathLike) -> Timeline:
     """Read a timeline CSV; an incomplete last line (a crash) is dropped, rows with bad values are
     skipped and counted. One DanFerError when the file is not a timeline at all."""
@@ -205,17 +252,20 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
         shown = ", ".join(header[:8])[:120] if rows else "empty"
         raise DanFerError(f"{path} is not a dan-fer timeline CSV (header: {shown})")
     body: list[list] = []
+    empty: list[tuple[float, int]] = []  # frames without a face
     bad, first_bad = 0, None
     for n, row in enumerate(rows[1:], start=2):
         if not row:
             continue  # a blank line
         values = _parse_row(row, header, classes)
-        if values is None:
+        if values is None and (frame := _frame_row(row, header)) is not None:
+            empty.append(frame)
+        elif values is None:
             bad += 1
             first_bad = first_bad or n
         else:
             body.append(values)
-    if bad and not body:
+    if bad and not body and not empty:
         raise DanFerError(f"{path} has no usable rows ({bad} with missing or bad values, the first at line {first_bad})")
     cols: dict[str, np.ndarray] = {}
     for i, name in enumerate(header):
@@ -229,7 +279,7 @@ def load_timeline(path: str | os.PathLike) -> Timeline:
             meta = {}
         if not isinstance(meta, dict):
             meta = {}
-    return Timeline(classes, cols, meta, bad, first_bad)
+    return Timeline(classes, cols, meta, bad, first_bad, _frames(cols, empty, "faces" in header))
 
 
 def read_timeline(path: str | os.PathLike) -> tuple[list[str], dict[str, np.ndarray], dict]:

@@ -5,7 +5,9 @@ predictions with detections by a cost of 1 - IoU plus the centre distance in fac
 cheapest pair first. The prediction is what keeps two crossing faces apart: at the moment
 their boxes overlap, each detection is still closest to the track moving towards it.
 IDs count up from 1 and are never reused within one Tracker; a track that is not seen for
-more than ``max_missed`` frames ends.
+more than ``max_missed`` frames ends. After a seek in the same source (``jump``), each face of the
+next frame takes the ID of the nearest known track, however far it moved: replaying a video gives
+its people the IDs they had (a new source starts new tracks: ``reset``).
 """
 
 from __future__ import annotations
@@ -38,10 +40,18 @@ class Tracker:
         self.max_cost = max_cost  # 1 - IoU (<= 1) + centre distance in face sizes
         self.tracks: list[Track] = []
         self._next_id = 1
+        self._jumped = False
 
     def reset(self) -> None:
         """Forget all tracks; IDs keep counting so none is ever reused."""
         self.tracks.clear()
+
+    def jump(self) -> None:
+        """The next frame follows a seek in the same source: its faces are matched to the known tracks without
+        motion or distance limit (nearest first), and no smoothing carries over the jump."""
+        self._jumped = True
+        for t in self.tracks:
+            t.velocity, t.missed, t.hits, t.probs = np.zeros(2), 0, 1, None
 
     @staticmethod
     def cost(pred: np.ndarray, det: np.ndarray) -> float:
@@ -53,11 +63,13 @@ class Tracker:
         """Match this frame's boxes to tracks; returns one track ID per box (in order)."""
         dets = [np.asarray(b, np.float64) for b in boxes]
         preds = [t.predicted() for t in self.tracks]
+        jumped, self._jumped = self._jumped, False
+        limit = np.inf if jumped else self.max_cost
         pairs = sorted((self.cost(p, d), ti, di) for ti, p in enumerate(preds) for di, d in enumerate(dets))
         ids: list[int | None] = [None] * len(dets)
         used_t: set[int] = set()
         for c, ti, di in pairs:
-            if c > self.max_cost or ti in used_t or ids[di] is not None:
+            if c > limit or ti in used_t or ids[di] is not None:
                 continue
             t = self.tracks[ti]
             old_c = t.box[:2] + t.box[2:] / 2
@@ -65,6 +77,8 @@ class Tracker:
             step = (new_c - old_c) / (t.missed + 1)
             t.velocity = 0.5 * t.velocity + 0.5 * step if t.hits > 1 else step
             t.box, t.missed, t.hits = dets[di], 0, t.hits + 1
+            if jumped:  # the move across a seek is no motion
+                t.velocity, t.hits = np.zeros(2), 1
             used_t.add(ti)
             ids[di] = t.id
         for ti, t in enumerate(self.tracks):
