@@ -54,8 +54,10 @@ def test_every_frame_has_a_row_and_the_sidecar_says_how_it_was_made(tmp_path, me
     assert face["detection"] in ("ok", "small") and float(face["jawOpen"]) >= 0 and abs(float(face["yaw"])) < 60
     meta = json.loads(sidecar_path(out).read_text())
     assert meta["version"] == __version__ and meta["recorded_by"] == "dan-fer analyze" and meta["started"]
-    assert meta["model_sha256"] == sha256_of(default_model_path()) and meta["landmarker_sha256"] == sha256_of(landmarker_path)
-    assert meta["options"] == {"backend": "auto", "max_faces": 4, "smoothing": 0.3, "max_missed": 10, "mode": "video",
+    ran = Path(meta["model"])  # the file that ran: the default model or its int8 twin (--precision auto)
+    assert ran.parent == default_model_path().parent and ran.name in (meta["model_name"], f"{default_model_path().stem}_int8.onnx")
+    assert meta["model_sha256"] == sha256_of(ran) and meta["landmarker_sha256"] == sha256_of(landmarker_path)
+    assert meta["options"] == {"backend": "auto", "precision": "auto", "max_faces": 4, "smoothing": 0.3, "max_missed": 10, "mode": "video",
                                "threads": 0, "min_face_confidence": 0.5, "blendshapes": True, "every": 2}
     assert meta["source_fps"] == pytest.approx(25.0) and meta["source_size"] == [320, 180] and meta["source_frames"] == 16
     assert meta["frames"] == {"read": 16, "processed": 8, "skipped_every": 8, "dropped": 0, "longest_gap_frames": 0,
