@@ -104,7 +104,10 @@ def test_video_shows_face_bars_and_attention_overlay(qtbot, make_window, media_d
     assert w.overlays.heads.has_strip  # crop + fused + per-head thumbnails of the selected face
     assert packet.heads.shape == (96, 96 * (2 + face.attention.shape[0]), 4)
     assert w.overlays.selected_face == face.face_id
-    assert "onnxruntime" in w.status.backend_label.toolTip() and w.status.backend_label.text() == "CPU"
+    from dan_core.pipeline.precision import cpu_has_vnni
+
+    expected = "CPU int8" if cpu_has_vnni() else "CPU"  # precision auto: the shipped int8 twin on CPUs with VNNI
+    assert "onnxruntime" in w.status.backend_label.toolTip() and w.status.backend_label.text() == expected
     # the overlay changes the pixels inside the face box; with the overlay off they are the raw frame
     x, y, bw, bh = face.box
     inside = np.s_[y + bh // 3: y + 2 * bh // 3, x + bw // 3: x + 2 * bw // 3]

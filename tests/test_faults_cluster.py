@@ -57,9 +57,12 @@ def by_hand(dask_processes, tmp_path_factory, landmarker_path):
 
     cluster = dask_processes(tmp_path_factory.mktemp("dask"), _env(landmarker_path))
     cluster.add_workers(2)
-    with Client(cluster.address, timeout="30s") as client:
-        cluster.wait_for_workers(client, 2)
-        yield cluster, client
+    try:
+        with Client(cluster.address, timeout="30s") as client:
+            cluster.wait_for_workers(client, 2)
+            yield cluster, client
+    finally:
+        cluster.close()  # at the end of this module, not of the session: the rest of the suite runs without it
 
 
 def _alive(pid: int) -> bool:
