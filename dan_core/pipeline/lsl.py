@@ -142,7 +142,27 @@ def pose_values(face) -> list[float]:
     return [math.nan] * 3 if pose is None else [float(pose.yaw), float(pose.pitch), float(pose.roll)]
 
 
-class FaceOutlet:
+class _Outlet:
+    """What our two outlets share: a claimed name (``_claim``), liblsl's outlet and its clock offset."""
+
+    _claim = None
+    _outlet = None
+    _offset = 0.0
+
+    def _stamp(self, monotonic_s: float | None) -> float:
+        """``monotonic_s`` (default: now) on LSL's clock."""
+        return (monotonic_s if monotonic_s is not None else time.monotonic()) + self._offset
+
+    def close(self) -> None:
+        self._outlet = None
+        _release(self._claim)
+        self._claim = None
+
+    def __del__(self) -> None:  # an outlet dropped without close() still gives its name back
+        _release(getattr(self, "_claim", None))
+
+
+class FaceOutlet(_Outlet):
     """The ``FacialExpression`` outlet: one sample per face per processed frame."""
 
     def __init__(self, class_names: Sequence[str], fps: float, *, name: str | None = None, source_id: str | None = None) -> None:
@@ -172,23 +192,15 @@ class FaceOutlet:
         """One sample per face of a FrameResult, stamped with ``monotonic_s`` (the frame's capture) on LSL's clock."""
         if not result.faces:
             return
-        stamp = (monotonic_s if monotonic_s is not None else time.monotonic()) + self._offset
+        stamp = self._stamp(monotonic_s)
         for f in result.faces:
             x, y, w, h = f.box
             self._outlet.push_sample([float(f.face_id), float(x), float(y), float(w), float(h),
                                       *(float(p) for p in f.probs), *pose_values(f)], stamp)
             self.samples += 1
 
-    def close(self) -> None:
-        self._outlet = None
-        _release(self._claim)
-        self._claim = None
 
-    def __del__(self) -> None:  # an outlet dropped without close() still gives its name back
-        _release(getattr(self, "_claim", None))
-
-
-class MarkerOutlet:
+class MarkerOutlet(_Outlet):
     """The ``Markers`` outlet for our own markers (one string channel, irregular rate)."""
 
     def __init__(self, *, name: str | None = None, source_id: str | None = None) -> None:
@@ -202,16 +214,7 @@ class MarkerOutlet:
         self._offset = lsl_offset()
 
     def push(self, label: str, monotonic_s: float | None = None) -> None:
-        stamp = (monotonic_s if monotonic_s is not None else time.monotonic()) + self._offset
-        self._outlet.push_sample([str(label)], stamp)
-
-    def close(self) -> None:
-        self._outlet = None
-        _release(self._claim)
-        self._claim = None
-
-    def __del__(self) -> None:  # an outlet dropped without close() still gives its name back
-        _release(getattr(self, "_claim", None))
+        self._outlet.push_sample([str(label)], self._stamp(monotonic_s))
 
 
 class MarkerListener:
