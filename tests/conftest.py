@@ -154,6 +154,16 @@ class DaskProcesses:
                 proc.wait()
 
 
+@pytest.fixture
+def offline_landmarker(monkeypatch, tmp_path):
+    """No landmarker download, no $DAN_FER_LANDMARKER, and an empty per-user cache: the app finds only what it is given."""
+    from dan_core.pipeline import landmarks as lmk
+
+    monkeypatch.setenv(lmk.NO_DOWNLOAD_ENV, "1")
+    monkeypatch.delenv(lmk.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture(scope="session")
 def dask_processes():
     """``dask_processes(folder, env)``: a scheduler started as its own process (add workers with ``add_workers``)."""

@@ -19,7 +19,6 @@ from PySide6.QtTest import QTest  # noqa: E402
 from app.state import AppSettings, marker_label, parse_marker_labels  # noqa: E402
 from app.widgets import SettingsDialog  # noqa: E402
 from app.window import MainWindow  # noqa: E402
-from dan_core.pipeline import landmarks as lmk  # noqa: E402
 from dan_core.pipeline.events import events_path, read_events  # noqa: E402
 from dan_core.pipeline.timeline import sidecar_path  # noqa: E402
 
@@ -27,11 +26,7 @@ VIDEO = "pexels_WolfgangLanger_emotions.mp4"
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch, tmp_path):
-    monkeypatch.setenv(lmk.NO_DOWNLOAD_ENV, "1")
-    monkeypatch.delenv(lmk.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("offline_landmarker")  # conftest: no download, no user cache
 
 
 @pytest.fixture

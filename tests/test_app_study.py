@@ -23,18 +23,13 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 from app.state import AppSettings  # noqa: E402
 from app.window import MainWindow  # noqa: E402
-from dan_core.pipeline import landmarks as lmk  # noqa: E402
 from dan_core.pipeline.timeline import load_timeline, sidecar_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch, tmp_path):
-    monkeypatch.setenv(lmk.NO_DOWNLOAD_ENV, "1")
-    monkeypatch.delenv(lmk.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("offline_landmarker")  # conftest: no download, no user cache
 
 
 @pytest.fixture

@@ -34,11 +34,7 @@ VIDEO = "pexels_WolfgangLanger_emotions.mp4"
 TIMEOUT = 60_000  # ms; the first frame waits for MediaPipe and ONNX Runtime to load on a busy 2-core machine
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch, tmp_path):
-    monkeypatch.setenv(lmk.NO_DOWNLOAD_ENV, "1")
-    monkeypatch.delenv(lmk.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("offline_landmarker")  # conftest: no download, no user cache
 
 
 @pytest.fixture(scope="session")
